@@ -1,0 +1,392 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The engine's face to Cinder: ChunkedBackupDriver.
+
+Owns the backup driver API (backup, restore, delete, export/import,
+setup checks), configuration, chains, cancellation and errors.  It knows
+nothing of files or mounts: a subclass provides the ObjectStore.  The data
+paths live in backup_job, restore_job and legacy.
+"""
+
+import abc
+import collections
+import time
+
+from oslo_config import cfg
+from oslo_log import log as logging
+from oslo_utils import excutils
+from oslo_utils import timeutils
+from oslo_utils import units
+
+from cinder.backup import driver
+from cinder import exception as cinder_exception
+from cinder import objects
+from cinder.objects import fields
+
+from cinder_backup_ext import backup_job
+from cinder_backup_ext import codec
+from cinder_backup_ext import concurrency
+from cinder_backup_ext import exception
+from cinder_backup_ext.i18n import _
+from cinder_backup_ext import layout
+from cinder_backup_ext import legacy
+from cinder_backup_ext import manifest
+from cinder_backup_ext import notifications
+from cinder_backup_ext import parent as parent_view
+from cinder_backup_ext import repository
+from cinder_backup_ext import restore_job
+
+LOG = logging.getLogger(__name__)
+
+chunked_opts = [
+    cfg.IntOpt('backup_object_size',
+               default=4 * units.Mi,
+               min=4096,
+               help='Bytes of volume data stored per object. Smaller objects '
+                    'mean finer incremental backups and less memory; larger '
+                    'ones mean fewer files. Must be a multiple of '
+                    'backup_sha_block_size_bytes; objects never exceed '
+                    'backup_file_size.'),
+    cfg.IntOpt('backup_native_threads',
+               default=2,
+               min=1,
+               help='Native threads that fingerprint, compress, verify and '
+                    'store objects in parallel for one backup or restore. '
+                    'The number of CPU cores is a good value.'),
+    cfg.IntOpt('backup_pipeline_depth',
+               default=4,
+               min=1,
+               help='Objects in flight per backup or restore. Peak memory '
+                    'of an operation is about 2 x depth x '
+                    'backup_object_size, whatever the volume size.'),
+]
+
+CONF = cfg.CONF
+CONF.register_opts(chunked_opts)
+# Cinder's own options keep their names and meanings: operators' cinder.conf
+# files keep working, and registering them again would collide.
+CONF.import_opt('backup_compression_algorithm', 'cinder.backup.chunkeddriver')
+CONF.import_opt('backup_sha_block_size_bytes', 'cinder.backup.drivers.posix')
+CONF.import_opt('backup_file_size', 'cinder.backup.drivers.posix')
+CONF.import_opt('backup_container', 'cinder.backup.drivers.posix')
+
+# backup.service_metadata of backups in this library's format; anything else
+# non-empty is the object prefix of a backup made by Cinder's own drivers.
+FORMAT_MARK = 'cinder_backup_ext:2'
+# How often, at most, a running operation reads its status from the DB.
+STATUS_CHECK_SECONDS = 1.0
+
+Settings = collections.namedtuple(
+    'Settings', 'codec block_size object_size threads depth')
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def is_legacy(backup):
+    return bool(backup.service_metadata) and \
+        backup.service_metadata != FORMAT_MARK
+
+
+class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
+    """Verified, compressed, incremental backups into an ObjectStore."""
+
+    def __init__(self, context):
+        super().__init__(context)
+        # Deleting a backup in progress stops it and cleans up.
+        self.support_force_delete = True
+        self._store = None
+
+    @staticmethod
+    def get_driver_options():
+        return chunked_opts
+
+    @abc.abstractmethod
+    def _create_store(self):
+        """The ObjectStore this driver keeps backups in."""
+
+    @property
+    def store(self):
+        if self._store is None:
+            self._store = self._create_store()
+        return self._store
+
+    # --- configuration -------------------------------------------------
+
+    def _settings(self):
+        try:
+            codec_name = codec.canonical(CONF.backup_compression_algorithm)
+        except codec.CodecError:
+            raise cinder_exception.InvalidConfigurationValue(
+                option='backup_compression_algorithm',
+                value=CONF.backup_compression_algorithm)
+        block_size = CONF.backup_sha_block_size_bytes
+        if block_size <= 0:
+            raise cinder_exception.InvalidConfigurationValue(
+                option='backup_sha_block_size_bytes', value=block_size)
+        object_size = min(CONF.backup_object_size, CONF.backup_file_size)
+        if object_size % block_size:
+            option = ('backup_object_size'
+                      if object_size == CONF.backup_object_size
+                      else 'backup_file_size')
+            LOG.error('%(option)s (%(value)d) must be a multiple of '
+                      'backup_sha_block_size_bytes (%(block)d).',
+                      {'option': option, 'value': object_size,
+                       'block': block_size})
+            raise cinder_exception.InvalidConfigurationValue(
+                option=option, value=object_size)
+        return Settings(codec_name, block_size, object_size,
+                        CONF.backup_native_threads,
+                        max(CONF.backup_pipeline_depth,
+                            CONF.backup_native_threads))
+
+    def check_for_setup_error(self):
+        self._settings()
+
+    # --- helpers ---------------------------------------------------------
+
+    @staticmethod
+    def _location(backup):
+        return repository.BackupLocation(backup.container, backup.id)
+
+    def _chain(self, backup):
+        """The backup and its ancestors, newest first, from the DB."""
+        chain = [backup]
+        seen = {backup.id}
+        while chain[-1].parent_id:
+            parent = objects.Backup.get_by_id(self.context,
+                                              chain[-1].parent_id)
+            if parent.id in seen or len(chain) > manifest.MAX_CHAIN:
+                raise cinder_exception.InvalidBackup(
+                    reason=_('backup %s has a cyclic parent chain')
+                    % backup.id)
+            seen.add(parent.id)
+            chain.append(parent)
+        return chain
+
+    def _status_checker(self, backup, should_stop, on_stop):
+        """Return a callback that raises on_stop() once should_stop(status)
+        holds for the backup; it reads the DB at most once a second."""
+        last = [0.0]
+
+        def check(_position):
+            now = time.monotonic()
+            if now - last[0] < STATUS_CHECK_SECONDS:
+                return
+            last[0] = now
+            with backup.as_read_deleted():
+                backup.refresh()
+            if should_stop(backup.status):
+                raise on_stop()
+        return check
+
+    @staticmethod
+    def _storage_error(backup, action, error):
+        return cinder_exception.BackupDriverException(
+            reason=_('backup %(id)s: %(action)s failed: %(err)s')
+            % {'id': backup.id, 'action': action, 'err': error})
+
+    # --- backup ----------------------------------------------------------
+
+    def _parent_view(self, backup, settings, workers, repo):
+        parent = objects.Backup.get_by_id(self.context, backup.parent_id)
+        if is_legacy(parent):
+            raise cinder_exception.InvalidBackup(
+                reason=_('parent backup %s was made by another driver; make '
+                         'a full backup first') % parent.id)
+        location = self._location(parent)
+        parent_manifest = workers.call(repo.read_manifest, location)
+        if parent_manifest.block_size != settings.block_size:
+            raise cinder_exception.InvalidBackup(
+                reason=_('backup_sha_block_size_bytes changed from %(old)d '
+                         'to %(new)d since parent backup %(id)s; make a full '
+                         'backup') % {'old': parent_manifest.block_size,
+                                      'new': settings.block_size,
+                                      'id': parent.id})
+        chain_length = len(parent_manifest.chain)
+
+        def load(segment):
+            return workers.call(repo.read_index, location, segment,
+                                chain_length)
+        return parent_view.ParentView(parent_manifest, load)
+
+    def backup(self, backup, volume_file, backup_metadata=True):
+        """Back the volume up; incremental when backup.parent_id is set."""
+        settings = self._settings()
+        volume = self.db.volume_get(self.context, backup.volume_id)
+        if volume['size'] <= 0:
+            raise cinder_exception.InvalidVolume(
+                reason=_('volume size %d is invalid.') % volume['size'])
+        container = layout.validate_container(
+            backup.container or CONF.backup_container or
+            layout.DEFAULT_CONTAINER)
+        layout.validate_backup_id(backup.id)
+        repo = repository.Repository(self.store)
+        with concurrency.NativeWorkers(settings.threads) as workers:
+            parent = (self._parent_view(backup, settings, workers, repo)
+                      if backup.parent_id else None)
+            backup.container = container
+            backup.service_metadata = FORMAT_MARK
+            backup.save()
+            location = self._location(backup)
+            writer = backup_job.BackupWriter(
+                repo, location, settings.codec, settings.block_size,
+                settings.object_size, workers, settings.depth, parent)
+            progress = notifications.ProgressNotifier(
+                self.context, backup, volume['size'] * units.Gi)
+            # As in Cinder: deleting a backup in progress cancels it.
+            checker = self._status_checker(
+                backup, lambda status: status in (
+                    fields.BackupStatus.DELETING,
+                    fields.BackupStatus.DELETED), _Cancelled)
+            started = time.monotonic()
+            try:
+                segments, size, count = writer.run(
+                    volume_file, on_chunk=checker,
+                    on_progress=progress.update)
+                volume_meta = (self.get_metadata(backup.volume_id)
+                               if backup_metadata else None)
+                chain = [backup.id] + (parent.manifest.chain
+                                       if parent else [])
+                backup_manifest = manifest.Manifest(
+                    backup.id, backup.volume_id, chain,
+                    timeutils.utcnow().isoformat(), size,
+                    settings.block_size, settings.object_size, segments,
+                    volume_meta or None, dict(writer.stats))
+                workers.call(repo.write_manifest, location, backup_manifest)
+            except _Cancelled:
+                LOG.info('Backup %s was cancelled; removing what it wrote.',
+                         backup.id)
+                workers.call(repo.delete, location)
+                return
+            except Exception as error:
+                with excutils.save_and_reraise_exception() as ctx:
+                    self._discard(workers, repo, location)
+                    if isinstance(error, (OSError, exception.StorageError)):
+                        ctx.reraise = False
+                if not ctx.reraise:
+                    raise self._storage_error(backup, 'writing the backup',
+                                              error)
+        elapsed = max(time.monotonic() - started, 1e-6)
+        LOG.info('Backup %(id)s of %(size)d bytes done in %(sec).1f s '
+                 '(%(rate).0f MiB/s): %(new)d bytes new, %(stored)d bytes '
+                 'stored in %(count)d objects.',
+                 {'id': backup.id, 'size': size, 'sec': elapsed,
+                  'rate': size / elapsed / units.Mi,
+                  'new': writer.stats['new_bytes'],
+                  'stored': writer.stats['stored_bytes'], 'count': count})
+        backup.object_count = count
+        backup.save()
+        progress.finish()
+
+    @staticmethod
+    def _discard(workers, repo, location):
+        try:
+            workers.call(repo.delete, location)
+        except Exception as error:
+            LOG.warning('Could not remove the partial backup in %(dir)s: '
+                        '%(err)s', {'dir': location.directory, 'err': error})
+
+    # --- restore ---------------------------------------------------------
+
+    def _read_manifests(self, chain, workers, repo):
+        locations = [self._location(member) for member in chain]
+        manifests = [workers.call(repo.read_manifest, location)
+                     for location in locations]
+        expected = [member.id for member in chain]
+        for depth, member_manifest in enumerate(manifests):
+            if member_manifest.chain != expected[depth:]:
+                raise cinder_exception.InvalidBackup(
+                    reason=_('backup %(id)s: the repository records the '
+                             'chain %(stored)s, the database %(db)s')
+                    % {'id': chain[depth].id,
+                       'stored': member_manifest.chain,
+                       'db': expected[depth:]})
+        return locations, manifests
+
+    def restore(self, backup, volume_id, volume_file, volume_is_new):
+        """Restore the backup (and its chain) into volume_file."""
+        settings = self._settings()
+        chain = self._chain(backup)
+        checker = self._status_checker(
+            backup, lambda status: status != fields.BackupStatus.RESTORING,
+            lambda: cinder_exception.BackupRestoreCancel(
+                back_id=backup.id, vol_id=volume_id))
+        checker(0)
+        repo = repository.Repository(self.store)
+        with concurrency.NativeWorkers(settings.threads) as workers:
+            try:
+                if is_legacy(backup):
+                    volume_meta = self._restore_legacy(
+                        chain, workers, volume_file, volume_is_new, checker)
+                else:
+                    locations, manifests = self._read_manifests(
+                        chain, workers, repo)
+                    reader = restore_job.RestoreReader(
+                        repo, locations, manifests[0], workers,
+                        settings.depth)
+                    reader.run(volume_file, volume_is_new, on_step=checker)
+                    volume_meta = manifests[0].volume_meta
+            except (OSError, exception.StorageError) as error:
+                raise self._storage_error(backup, 'restoring', error)
+        if volume_meta:
+            try:
+                self.put_metadata(volume_id, volume_meta)
+            except cinder_exception.BackupMetadataUnsupportedVersion:
+                raise cinder_exception.BackupOperationError(
+                    _('Metadata restore failed due to incompatible '
+                      'version.'))
+        LOG.info('Restore of backup %(id)s to volume %(vol)s done.',
+                 {'id': backup.id, 'vol': volume_id})
+
+    def _restore_legacy(self, chain, workers, volume_file, volume_is_new,
+                        checker):
+        if not all(is_legacy(member) for member in chain):
+            raise cinder_exception.InvalidBackup(
+                reason=_('backup %s mixes formats in its chain')
+                % chain[0].id)
+        # Cinder's objects can be gigabytes each: one at a time.
+        reader = legacy.LegacyBackups(self.store, workers, 1)
+        return reader.restore(chain, volume_file, volume_is_new,
+                              on_step=checker)
+
+    # --- delete, export, import ------------------------------------------
+
+    def delete_backup(self, backup):
+        """Delete the backup's objects; a backup that never wrote any is
+        deleted at once."""
+        if not backup.container or not backup.service_metadata:
+            LOG.info('Backup %s has no stored data to delete.', backup.id)
+            return
+        try:
+            if is_legacy(backup):
+                legacy.LegacyBackups(self.store, None, 1).delete(backup)
+            else:
+                repository.Repository(self.store).delete(
+                    self._location(backup))
+        except (OSError, exception.StorageError) as error:
+            raise self._storage_error(backup, 'deleting', error)
+        LOG.info('Deleted backup %s.', backup.id)
+
+    def export_record(self, backup):
+        return {'repository_format': manifest.VERSION
+                if not is_legacy(backup) else legacy.VERSION}
+
+    def import_record(self, backup, driver_info):
+        """Accept the record only if its data is readable here."""
+        if is_legacy(backup):
+            legacy.LegacyBackups(self.store, None, 1).read_metadata(backup)
+            return
+        repo = repository.Repository(self.store)
+        repo.read_manifest(self._location(backup))

@@ -1,0 +1,119 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""One backup's objects in a store: sealed, verified, named by layout.
+
+Owns the translation between the format (manifest, segment indexes, data
+objects) and the storage interface, and turns every storage, verification
+or format failure into a BackupCorrupted naming backup and object.  The
+methods that touch storage run on native threads: no logging in them.
+"""
+
+from cinder_backup_ext import exception
+from cinder_backup_ext import layout
+from cinder_backup_ext import manifest
+from cinder_backup_ext import sealing
+
+
+class BackupLocation(object):
+    """A backup's ID and its directory, relative to the repository."""
+
+    def __init__(self, container, backup_id):
+        self.backup_id = backup_id
+        self.container = container
+        self.directory = layout.backup_directory(container, backup_id)
+
+
+class Repository(object):
+    def __init__(self, store):
+        self.store = store
+
+    def _damaged(self, location, name, reason):
+        return exception.BackupCorrupted(
+            backup_id=location.backup_id,
+            object='%s/%s' % (location.directory, name), reason=reason)
+
+    def _read(self, location, name):
+        try:
+            return self.store.get_object(location.directory, name)
+        except exception.ObjectNotFound:
+            raise self._damaged(location, name, 'object is missing')
+        except OSError as error:
+            raise self._damaged(location, name, 'cannot read: %s' % error)
+
+    def _open(self, location, name, materials):
+        stored = self._read(location, name)
+        try:
+            return sealing.open_object(stored, materials)
+        except sealing.SealError as error:
+            raise self._damaged(location, name, str(error))
+
+    def prepare(self, location):
+        self.store.put_container(location.directory)
+
+    # data objects
+
+    def write_data(self, location, number, codec_name, data):
+        stored, materials = sealing.seal_object(codec_name, data)
+        self.store.put_object(location.directory,
+                              layout.data_object_name(number), stored)
+        return materials
+
+    def read_data(self, location, number, materials):
+        return self._open(location, layout.data_object_name(number),
+                          materials)
+
+    # segment indexes
+
+    def write_index(self, location, codec_name, index):
+        data = manifest.encode_index(location.backup_id, index)
+        stored, materials = sealing.seal_object(codec_name, data)
+        self.store.put_object(location.directory,
+                              layout.index_object_name(index.number), stored)
+        return manifest.SegmentRef(index.number, index.offset, index.length,
+                                   materials)
+
+    def read_index(self, location, segment, chain_length):
+        name = layout.index_object_name(segment.number)
+        data = self._open(location, name, segment.materials)
+        try:
+            return manifest.decode_index(data, location.backup_id, segment,
+                                         chain_length)
+        except manifest.ManifestError as error:
+            raise self._damaged(location, name, str(error))
+
+    # manifests
+
+    def write_manifest(self, location, backup_manifest):
+        self.store.put_object(location.directory, layout.MANIFEST,
+                              manifest.encode_manifest(backup_manifest))
+
+    def has_manifest(self, location):
+        return self.store.exists(location.directory, layout.MANIFEST)
+
+    def read_manifest(self, location):
+        data = self._read(location, layout.MANIFEST)
+        try:
+            return manifest.decode_manifest(data, location.backup_id)
+        except manifest.ManifestError as error:
+            raise self._damaged(location, layout.MANIFEST, str(error))
+
+    # deletion
+
+    def delete(self, location):
+        """Remove the manifest first, so a half-deleted backup never looks
+        complete, then everything else, then the empty directories."""
+        directory = location.directory
+        self.store.delete_object(directory, layout.MANIFEST)
+        for name in self.store.list_objects(directory):
+            self.store.delete_object(directory, name)
+        self.store.delete_container(directory)

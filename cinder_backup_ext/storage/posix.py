@@ -1,0 +1,178 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""ObjectStore on a POSIX file system (a local directory or a mounted share).
+
+Owns atomic, durable file writes and the permissions of what it creates.  It
+must not know about backups or formats: it stores named byte strings.
+
+Every object is written to a temporary file in its final directory, fsynced,
+renamed into place, and the directory is fsynced, so a crash at any point
+leaves either the whole object or a temporary file that no reader sees.
+Files are 0660 and directories 0770 so that every cinder-backup host of a
+shared repository (same service group) can read and clean up what another
+wrote, whatever the umask.
+"""
+
+import errno
+import os
+import uuid
+
+from cinder_backup_ext import exception
+from cinder_backup_ext.storage import base
+
+FILE_MODE = 0o660
+DIR_MODE = 0o770
+TEMP_MARK = '.tmp-'
+
+
+def _fsync_directory(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _AtomicWriter(object):
+    def __init__(self, store, path):
+        self._store = store
+        self._path = path
+        directory, name = os.path.split(path)
+        self._directory = directory
+        self._temp = os.path.join(
+            directory, '.%s%s%s' % (name, TEMP_MARK, uuid.uuid4().hex))
+        self._fd = None
+
+    def __enter__(self):
+        self._store.make_directories(self._directory)
+        self._fd = os.open(self._temp,
+                           os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        os.fchmod(self._fd, FILE_MODE)
+        return self
+
+    def write(self, data):
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                os.fsync(self._fd)
+            os.close(self._fd)
+            if exc_type is None:
+                os.rename(self._temp, self._path)
+                _fsync_directory(self._directory)
+        finally:
+            if os.path.exists(self._temp):
+                try:
+                    os.unlink(self._temp)
+                except OSError:
+                    pass
+        return False
+
+
+class PosixStore(base.ObjectStore):
+    """Objects are files below root; containers are directories."""
+
+    def __init__(self, root):
+        self.root = os.path.realpath(root)
+
+    def _path(self, container, name=None):
+        parts = [self.root, container] + ([name] if name else [])
+        path = os.path.normpath(os.path.join(*parts))
+        # Names are validated before they get here; this is the last line
+        # of defence against a name that escapes the root.
+        if path != self.root and not path.startswith(self.root + os.sep):
+            raise exception.StorageError(
+                'path %r leaves the repository root %s' % (path, self.root))
+        return path
+
+    def make_directories(self, path):
+        """Create path and missing parents, each 0770 despite the umask."""
+        missing = []
+        while not os.path.isdir(path):
+            missing.append(path)
+            path = os.path.dirname(path)
+        for directory in reversed(missing):
+            try:
+                os.mkdir(directory, DIR_MODE)
+            except FileExistsError:
+                continue
+            os.chmod(directory, DIR_MODE)
+        # A symbolic link planted inside the repository must not redirect
+        # writes elsewhere.
+        if missing and not os.path.realpath(missing[0]).startswith(
+                self.root + os.sep):
+            raise exception.StorageError(
+                'directory %s resolves outside the repository root %s'
+                % (missing[0], self.root))
+
+    def put_container(self, container):
+        self.make_directories(self._path(container))
+
+    def get_object_writer(self, container, name):
+        return _AtomicWriter(self, self._path(container, name))
+
+    def get_object_reader(self, container, name):
+        try:
+            return open(self._path(container, name), 'rb')
+        except FileNotFoundError:
+            raise exception.ObjectNotFound('%s/%s' % (container, name))
+
+    def list_objects(self, container, prefix=''):
+        top = self._path(container)
+        names = []
+        for directory, subdirs, files in os.walk(top):
+            subdirs.sort()
+            relative = os.path.relpath(directory, top)
+            for filename in files:
+                name = filename if relative == '.' else \
+                    '%s/%s' % (relative.replace(os.sep, '/'), filename)
+                if name.startswith(prefix):
+                    names.append(name)
+        return sorted(names)
+
+    def delete_object(self, container, name):
+        try:
+            os.unlink(self._path(container, name))
+        except FileNotFoundError:
+            pass
+
+    def delete_container(self, container):
+        """Remove empty directories of the container, bottom up."""
+        top = self._path(container)
+        for directory, _subdirs, _files in os.walk(top, topdown=False):
+            self._remove_if_empty(directory)
+        parent = os.path.dirname(top)
+        while parent.startswith(self.root + os.sep) and \
+                self._remove_if_empty(parent):
+            parent = os.path.dirname(parent)
+
+    @staticmethod
+    def _remove_if_empty(directory):
+        try:
+            os.rmdir(directory)
+        except OSError as error:
+            if error.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT,
+                               errno.EBUSY):
+                return False
+            raise
+        return True
+
+    def object_size(self, container, name):
+        try:
+            return os.stat(self._path(container, name)).st_size
+        except FileNotFoundError:
+            raise exception.ObjectNotFound('%s/%s' % (container, name))
