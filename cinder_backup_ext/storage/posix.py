@@ -105,19 +105,21 @@ class PosixStore(base.ObjectStore):
         while not os.path.isdir(path):
             missing.append(path)
             path = os.path.dirname(path)
+        # A symbolic link planted inside the repository must not redirect
+        # writes elsewhere: the deepest existing directory must resolve
+        # inside the root before anything is created below it.
+        resolved = os.path.realpath(path)
+        if resolved != self.root and not resolved.startswith(
+                self.root + os.sep):
+            raise exception.StorageError(
+                'directory %s resolves outside the repository root %s'
+                % (path, self.root))
         for directory in reversed(missing):
             try:
                 os.mkdir(directory, DIR_MODE)
             except FileExistsError:
                 continue
             os.chmod(directory, DIR_MODE)
-        # A symbolic link planted inside the repository must not redirect
-        # writes elsewhere.
-        if missing and not os.path.realpath(missing[0]).startswith(
-                self.root + os.sep):
-            raise exception.StorageError(
-                'directory %s resolves outside the repository root %s'
-                % (missing[0], self.root))
 
     def put_container(self, container):
         self.make_directories(self._path(container))

@@ -1,0 +1,96 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""PosixStore: atomic writes, permissions, containment."""
+
+import os
+import stat
+
+import fixtures
+import testtools
+
+from cinder_backup_ext import exception
+from cinder_backup_ext.storage import posix
+
+
+class PosixStoreTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.root = self.useFixture(fixtures.TempDir()).path
+        self.store = posix.PosixStore(self.root)
+        old = os.umask(0o077)
+        self.addCleanup(os.umask, old)
+
+    def _mode(self, *parts):
+        return stat.S_IMODE(os.stat(os.path.join(self.root, *parts)).st_mode)
+
+    def test_objects_and_directories_get_group_modes_despite_umask(self):
+        self.store.put_object('c/d', 'data/00000/00000001', b'hello')
+        self.assertEqual(b'hello',
+                         self.store.get_object('c/d', 'data/00000/00000001'))
+        self.assertEqual(0o660, self._mode('c', 'd', 'data', '00000',
+                                           '00000001'))
+        for directory in (('c',), ('c', 'd'), ('c', 'd', 'data')):
+            self.assertEqual(0o770, self._mode(*directory))
+
+    def test_failed_write_leaves_nothing(self):
+        def write_then_fail():
+            with self.store.get_object_writer('c', 'obj') as writer:
+                writer.write(b'partial')
+                raise RuntimeError('disk on fire')
+        self.assertRaises(RuntimeError, write_then_fail)
+        self.assertEqual([], os.listdir(os.path.join(self.root, 'c')))
+        self.assertFalse(self.store.exists('c', 'obj'))
+
+    def test_overwrite_is_atomic_replacement(self):
+        self.store.put_object('c', 'obj', b'one')
+        self.store.put_object('c', 'obj', b'two')
+        self.assertEqual(b'two', self.store.get_object('c', 'obj'))
+        self.assertEqual(['obj'], os.listdir(os.path.join(self.root, 'c')))
+
+    def test_list_is_recursive_and_sorted(self):
+        for name in ('b', 'a/2', 'a/1', 'z/y/x'):
+            self.store.put_object('c', name, b'.')
+        self.assertEqual(['a/1', 'a/2', 'b', 'z/y/x'],
+                         self.store.list_objects('c'))
+        self.assertEqual(['a/1', 'a/2'], self.store.list_objects('c', 'a/'))
+
+    def test_missing_object(self):
+        self.assertRaises(exception.ObjectNotFound, self.store.get_object,
+                          'c', 'nothing')
+        self.assertRaises(exception.ObjectNotFound, self.store.object_size,
+                          'c', 'nothing')
+        self.store.delete_object('c', 'nothing')
+
+    def test_delete_container_removes_empty_directories_only(self):
+        self.store.put_object('c/x/y', 'obj', b'.')
+        self.store.put_object('c/keep', 'obj', b'.')
+        self.store.delete_object('c/x/y', 'obj')
+        self.store.delete_container('c/x/y')
+        self.assertFalse(os.path.exists(os.path.join(self.root, 'c', 'x')))
+        self.assertTrue(self.store.exists('c/keep', 'obj'))
+
+    def test_paths_cannot_leave_the_root(self):
+        self.assertRaises(exception.StorageError, self.store.put_object,
+                          '../outside', 'obj', b'.')
+        self.assertRaises(exception.StorageError, self.store.get_object,
+                          'c', '../../../etc/passwd')
+        self.assertFalse(os.path.exists(
+            os.path.join(os.path.dirname(self.root), 'outside')))
+
+    def test_symlink_inside_the_root_cannot_redirect_writes(self):
+        outside = self.useFixture(fixtures.TempDir()).path
+        os.symlink(outside, os.path.join(self.root, 'link'))
+        self.assertRaises(exception.StorageError, self.store.put_object,
+                          'link/sub', 'obj', b'.')
+        self.assertEqual([], os.listdir(outside))
