@@ -188,4 +188,3 @@ class BackupWriter(object):
         self.stats['index_bytes'] = sum(s.materials.stored
                                         for s in segments)
         return segments, size, objects
-
