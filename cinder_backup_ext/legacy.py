@@ -35,6 +35,7 @@ from cinder_backup_ext import concurrency
 from cinder_backup_ext import exception
 from cinder_backup_ext import fingerprint
 from cinder_backup_ext import layout
+from cinder_backup_ext import restore_job
 
 VERSION = '1.0.0'
 _PREFIX = re.compile(r'^[A-Za-z0-9_.-]+$')
@@ -165,7 +166,11 @@ class LegacyBackups(object):
                 self._write(volume_file, volume_offset, view[low:high],
                             volume_is_new)
             on_step(item[5][-1][2])
-        volume_file.flush()
+        volume_end = max((offset + length
+                          for _backup, objects, _meta in listed
+                          for _name, offset, length, _codec, _md5 in objects),
+                         default=0)
+        restore_job.finish_volume(volume_file, volume_end, self.workers)
         for _backup, _objects, meta in listed:
             if meta:
                 return meta

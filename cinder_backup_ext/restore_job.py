@@ -21,6 +21,7 @@ written on an existing one so the result is exact.
 
 import collections
 import os
+import stat
 
 from cinder_backup_ext import concurrency
 from cinder_backup_ext import fingerprint
@@ -100,10 +101,25 @@ class RestoreReader(object):
                                      extent.object_offset + extent.length])
                 on_step(item.extents[-1].offset + item.extents[-1].length)
         on_step(self.manifest.size)
-        volume_file.flush()
-        try:
-            fileno = volume_file.fileno()
-        except (AttributeError, OSError, IOError):
-            return
-        # Durable before the volume is reported available.
-        self.workers.call(os.fsync, fileno)
+        finish_volume(volume_file, self.manifest.size, self.workers)
+
+
+def _extend_and_sync(fileno, size):
+    # A regular file opened with 'wb' was truncated; zeros at its end were
+    # skipped, so give it back its full length (sparse).  Block devices have
+    # their size already.
+    status = os.fstat(fileno)
+    if stat.S_ISREG(status.st_mode) and status.st_size < size:
+        os.ftruncate(fileno, size)
+    os.fsync(fileno)
+
+
+def finish_volume(volume_file, size, workers):
+    """Flush the restored volume to stable storage before it is reported
+    available."""
+    volume_file.flush()
+    try:
+        fileno = volume_file.fileno()
+    except (AttributeError, OSError, IOError, ValueError):
+        return
+    workers.call(_extend_and_sync, fileno, size)
