@@ -57,7 +57,8 @@ class ProgressNotifier(object):
     def update(self, done_bytes):
         self._chunks += 1
         now = time.monotonic()
-        due_by_time = self.interval and now - self._last >= self.interval
+        due_by_time = (self.interval is not None and
+                       now - self._last >= self.interval)
         if self._chunks % self.every == 0 or due_by_time:
             self._last = now
             self._send(min(100.0, done_bytes * 100.0 / self.total_bytes))
