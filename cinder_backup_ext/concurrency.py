@@ -111,7 +111,8 @@ def ordered_map(workers, fn, items, depth):
             yield pending.popleft().result()
     finally:
         while pending:
+            # Already failing: the first error is the one to report.
             try:
                 pending.popleft().result()
-            except Exception:  # nosec: already failing; first error wins
+            except Exception:  # nosec B110
                 pass

@@ -1,0 +1,26 @@
+#!/bin/bash
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+# Runs the demo: installs what it needs (Debian packages if missing, a
+# virtualenv in .venv), then "cinder-backup-ext demo" with the given
+# arguments, e.g.  tools/demo.sh --size 256 --keep
+
+set -euo pipefail
+
+# shellcheck source=tools/venv.sh
+source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
+
+ensure_base_packages
+ensure_venv requirements.txt
+cd "$TOP_DIR"
+exec "$VENV_DIR/bin/cinder-backup-ext" demo "$@"

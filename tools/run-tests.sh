@@ -1,0 +1,102 @@
+#!/bin/bash
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+# The whole test suite, as CI runs it: system packages (tools/test-setup.sh),
+# the virtualenv in .venv, then flake8 and bandit, the unit tests and the
+# functional tests.  Every stage runs even if an earlier one failed; the
+# exit status is non-zero if any failed.  The last line is the summary,
+#   tests: N passed, M failed, K skipped
+# counted from stestr's results; a failed lint stage or a test run that
+# failed without recording a failed test counts as one failure, so that a
+# failing run never reports "0 failed".
+
+set -euo pipefail
+
+TOOLS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tools/venv.sh
+source "$TOOLS_DIR/venv.sh"
+
+"$TOOLS_DIR/test-setup.sh"
+ensure_venv requirements.txt test-requirements.txt
+cd "$TOP_DIR"
+export PATH="$VENV_DIR/bin:$PATH"
+
+RESULTS=$(mktemp -d)
+trap 'rm -rf "$RESULTS"' EXIT
+FAILED_STAGES=()
+PASSED=0
+FAILED=0
+SKIPPED=0
+
+stage_failed() {
+    FAILED_STAGES+=("$1")
+    FAILED=$((FAILED + 1))
+}
+
+# count_results FILE: "passed failed skipped" from a subunit stream.
+count_results() {
+    subunit2csv < "$1" | python -c '
+import csv
+import sys
+counts = {"passed": 0, "failed": 0, "skipped": 0}
+for row in csv.DictReader(sys.stdin):
+    if row["status"] in ("success", "xfail"):
+        counts["passed"] += 1
+    elif row["status"] == "skip":
+        counts["skipped"] += 1
+    else:
+        counts["failed"] += 1
+print(counts["passed"], counts["failed"], counts["skipped"])'
+}
+
+# run_stestr NAME PATH: run the tests under PATH and add up their results.
+run_stestr() {
+    local name=$1 path=$2 status=0 passed=0 failed=0 skipped=0
+    if ! find "$path" -name 'test_*.py' | grep -q .; then
+        log "$name: no tests in $path"
+        return 0
+    fi
+    log "$name: stestr --test-path $path run"
+    stestr --test-path "$path" run || status=$?
+    if stestr last --subunit > "$RESULTS/$name.subunit" 2>/dev/null; then
+        read -r passed failed skipped \
+            < <(count_results "$RESULTS/$name.subunit" || echo 0 0 0)
+    fi
+    PASSED=$((PASSED + passed))
+    FAILED=$((FAILED + failed))
+    SKIPPED=$((SKIPPED + skipped))
+    if [ "$status" -ne 0 ]; then
+        FAILED_STAGES+=("$name")
+        if [ "$failed" -eq 0 ]; then
+            # e.g. a test module that does not import: no test failed,
+            # yet the run did.
+            FAILED=$((FAILED + 1))
+        fi
+    fi
+}
+
+log "pep8: flake8"
+flake8 cinder_backup_ext tests tools || stage_failed flake8
+log "pep8: bandit"
+bandit -q -r cinder_backup_ext -x tests -ll || stage_failed bandit
+
+run_stestr unit ./tests/unit
+run_stestr functional ./tests/functional
+
+status=0
+if [ "${#FAILED_STAGES[@]}" -ne 0 ]; then
+    echo "FAILED: ${FAILED_STAGES[*]}"
+    status=1
+fi
+echo "tests: $PASSED passed, $FAILED failed, $SKIPPED skipped"
+exit "$status"
