@@ -32,9 +32,9 @@ from cinder import exception as cinder_exception
 
 from cinder_backup_ext import codec
 from cinder_backup_ext import concurrency
-from cinder_backup_ext import exception
 from cinder_backup_ext import fingerprint
 from cinder_backup_ext import layout
+from cinder_backup_ext import repository
 from cinder_backup_ext import restore_job
 
 VERSION = '1.0.0'
@@ -91,18 +91,13 @@ class LegacyBackups(object):
         self.workers = workers
         self.depth = depth
 
-    def _damaged(self, backup, name, reason):
-        return exception.BackupCorrupted(
-            backup_id=backup.id, object='%s/%s' % (backup.container, name),
-            reason=reason)
+    @staticmethod
+    def _damaged(backup, name, reason):
+        return repository.damaged(backup.id, backup.container, name, reason)
 
     def _read(self, backup, name):
-        try:
-            return self.store.get_object(backup.container, name)
-        except exception.ObjectNotFound:
-            raise self._damaged(backup, name, 'object is missing')
-        except OSError as error:
-            raise self._damaged(backup, name, 'cannot read: %s' % error)
+        return repository.read_stored(self.store, backup.id,
+                                      backup.container, name)
 
     def read_metadata(self, backup):
         layout.validate_container(backup.container)

@@ -33,22 +33,34 @@ class BackupLocation(object):
         self.directory = layout.backup_directory(container, backup_id)
 
 
+def damaged(backup_id, directory, name, reason):
+    """The error for a stored object that cannot be used."""
+    return exception.BackupCorrupted(
+        backup_id=backup_id, object='%s/%s' % (directory, name),
+        reason=reason)
+
+
+def read_stored(store, backup_id, directory, name):
+    """An object's stored bytes; BackupCorrupted if it cannot be read."""
+    try:
+        return store.get_object(directory, name)
+    except exception.ObjectNotFound:
+        raise damaged(backup_id, directory, name, 'object is missing')
+    except OSError as error:
+        raise damaged(backup_id, directory, name,
+                      'cannot read: %s' % error)
+
+
 class Repository(object):
     def __init__(self, store):
         self.store = store
 
     def _damaged(self, location, name, reason):
-        return exception.BackupCorrupted(
-            backup_id=location.backup_id,
-            object='%s/%s' % (location.directory, name), reason=reason)
+        return damaged(location.backup_id, location.directory, name, reason)
 
     def _read(self, location, name):
-        try:
-            return self.store.get_object(location.directory, name)
-        except exception.ObjectNotFound:
-            raise self._damaged(location, name, 'object is missing')
-        except OSError as error:
-            raise self._damaged(location, name, 'cannot read: %s' % error)
+        return read_stored(self.store, location.backup_id,
+                           location.directory, name)
 
     def _open(self, location, name, materials):
         stored = self._read(location, name)
