@@ -21,3 +21,14 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
 
 ensure_base_packages
+
+# Each piece of the test suite that needs system services (an NFS server,
+# a message broker, a database, ...) installs them in its own file here, so
+# the pieces stay independent: tools/test-setup.d/NAME.sh, sourced in name
+# order, may call apt_install and log.
+for part in "$(dirname "${BASH_SOURCE[0]}")"/test-setup.d/*.sh; do
+    [ -e "$part" ] || continue
+    log "test setup: $(basename "$part")"
+    # shellcheck disable=SC1090
+    source "$part"
+done
