@@ -25,6 +25,7 @@ import fixtures
 import testtools
 
 from cinder_backup_ext.cmd import demo
+from cinder_backup_ext.cmd import volumes
 
 MiB = 1024 * 1024
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -98,7 +99,7 @@ class DemoCommandTestCase(testtools.TestCase):
         volume = os.path.join(workdir, 'volume.img')
         restored = os.path.join(workdir, 'restored.img')
         self.assertEqual(self.SIZE_MIB * MiB, os.path.getsize(restored))
-        self.assertIsNone(demo.compare_files(volume, restored))
+        self.assertIsNone(volumes.compare_files(volume, restored))
 
     def test_demo_with_cinder_posix_driver(self):
         proc, workdir = self.run_demo('--driver', CINDER_POSIX)

@@ -24,7 +24,9 @@ import fixtures
 import testtools
 
 from cinder_backup_ext.cmd import demo
+from cinder_backup_ext.cmd import harness
 from cinder_backup_ext.cmd import progress
+from cinder_backup_ext.cmd import volumes
 
 MiB = 1024 * 1024
 
@@ -46,31 +48,31 @@ class CompareFilesTestCase(testtools.TestCase):
 
     def test_identical_files_match(self):
         _write(self.actual, self.data)
-        self.assertIsNone(demo.compare_files(self.expected, self.actual,
-                                             chunk_size=4096))
+        self.assertIsNone(volumes.compare_files(
+            self.expected, self.actual, chunk_size=4096))
 
     def test_one_flipped_byte_is_found_at_its_offset(self):
         for offset in (0, 4095, 4096, 9000, len(self.data) - 1):
             damaged = bytearray(self.data)
             damaged[offset] ^= 0x01
             _write(self.actual, bytes(damaged))
-            mismatch = demo.compare_files(self.expected, self.actual,
-                                          chunk_size=4096)
+            mismatch = volumes.compare_files(
+                self.expected, self.actual, chunk_size=4096)
             self.assertIsNotNone(mismatch)
             self.assertEqual(offset, mismatch.offset)
             self.assertIn('byte %d differs' % offset, mismatch.reason)
 
     def test_short_restore_is_a_mismatch(self):
         _write(self.actual, self.data[:-1])
-        mismatch = demo.compare_files(self.expected, self.actual,
-                                      chunk_size=4096)
+        mismatch = volumes.compare_files(
+                self.expected, self.actual, chunk_size=4096)
         self.assertEqual(len(self.data) - 1, mismatch.offset)
         self.assertIn('sizes differ', mismatch.reason)
 
     def test_long_restore_is_a_mismatch(self):
         _write(self.actual, self.data + b'\0')
-        mismatch = demo.compare_files(self.expected, self.actual,
-                                      chunk_size=4096)
+        mismatch = volumes.compare_files(
+                self.expected, self.actual, chunk_size=4096)
         self.assertEqual(len(self.data), mismatch.offset)
 
     def test_equal_prefixes_are_not_enough(self):
@@ -78,8 +80,8 @@ class CompareFilesTestCase(testtools.TestCase):
         # fail even though every byte it wrote is right.
         _write(self.expected, self.data + bytes(8192))
         _write(self.actual, self.data + bytes(8191) + b'\1')
-        mismatch = demo.compare_files(self.expected, self.actual,
-                                      chunk_size=4096)
+        mismatch = volumes.compare_files(
+                self.expected, self.actual, chunk_size=4096)
         self.assertEqual(len(self.data) + 8191, mismatch.offset)
 
     def test_verdict_exit_codes(self):
@@ -88,7 +90,7 @@ class CompareFilesTestCase(testtools.TestCase):
         self.assertIn('verification OK', out.getvalue())
         err = io.StringIO()
         self.useFixture(fixtures.MonkeyPatch('sys.stderr', err))
-        code = demo.report_verification(demo.Mismatch(7, 'byte 7 differs'),
+        code = demo.report_verification(volumes.Mismatch(7, 'byte 7 differs'),
                                         out)
         self.assertEqual(demo.EXIT_FAILED, code)
         self.assertIn('VERIFICATION FAILED', err.getvalue())
@@ -103,7 +105,7 @@ class VolumeContentTestCase(testtools.TestCase):
         super().setUp()
         self.tmp = self.useFixture(fixtures.TempDir()).path
         self.path = os.path.join(self.tmp, 'volume.img')
-        demo.generate_volume(self.path, self.SIZE, seed=1)
+        volumes.generate_volume(self.path, self.SIZE, seed=1)
 
     def quarter(self, index):
         with open(self.path, 'rb') as f:
@@ -124,16 +126,16 @@ class VolumeContentTestCase(testtools.TestCase):
 
     def test_generation_is_reproducible(self):
         other = os.path.join(self.tmp, 'other.img')
-        demo.generate_volume(other, self.SIZE, seed=1)
-        self.assertIsNone(demo.compare_files(self.path, other))
+        volumes.generate_volume(other, self.SIZE, seed=1)
+        self.assertIsNone(volumes.compare_files(self.path, other))
 
     def test_change_touches_about_one_percent(self):
         before = os.path.join(self.tmp, 'before.img')
         shutil.copyfile(self.path, before)
-        changed, writes = demo.change_volume(self.path, self.SIZE, seed=1)
-        self.assertEqual(writes * demo.CHANGE_WRITE, changed)
+        changed, writes = volumes.change_volume(self.path, self.SIZE, seed=1)
+        self.assertEqual(writes * volumes.CHANGE_WRITE, changed)
         self.assertAlmostEqual(0.01, changed / self.SIZE, delta=0.005)
-        self.assertIsNotNone(demo.compare_files(before, self.path))
+        self.assertIsNotNone(volumes.compare_files(before, self.path))
 
 
 class CountingFileTestCase(testtools.TestCase):
@@ -142,7 +144,7 @@ class CountingFileTestCase(testtools.TestCase):
         phase = progress.Phase('t', 100, stream=io.StringIO(),
                                interactive=False)
         backing = io.BytesIO(bytes(100))
-        counted = demo.CountingFile(backing, phase)
+        counted = harness.CountingFile(backing, phase)
         self.assertEqual(b'\0' * 10, counted.read(10))
         self.assertEqual(10, phase.done)
         counted.seek(60)
