@@ -104,16 +104,24 @@ class PosixStore(base.ObjectStore):
         missing = []
         while not os.path.isdir(path):
             missing.append(path)
+            if path == self.root:
+                # As Cinder's driver does, a missing repository root is
+                # created with its parents (a share's mount point always
+                # exists, so this only happens to local directories).
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                break
             path = os.path.dirname(path)
-        # A symbolic link planted inside the repository must not redirect
-        # writes elsewhere: the deepest existing directory must resolve
-        # inside the root before anything is created below it.
-        resolved = os.path.realpath(path)
-        if resolved != self.root and not resolved.startswith(
-                self.root + os.sep):
-            raise exception.StorageError(
-                'directory %s resolves outside the repository root %s'
-                % (path, self.root))
+        else:
+            # A symbolic link planted inside the repository must not
+            # redirect writes elsewhere: the deepest existing directory
+            # must resolve inside the root before anything is created
+            # below it.
+            resolved = os.path.realpath(path)
+            if resolved != self.root and not resolved.startswith(
+                    self.root + os.sep):
+                raise exception.StorageError(
+                    'directory %s resolves outside the repository root %s'
+                    % (path, self.root))
         for directory in reversed(missing):
             try:
                 os.mkdir(directory, DIR_MODE)

@@ -43,6 +43,12 @@ class PosixStoreTest(testtools.TestCase):
         for directory in (('c',), ('c', 'd'), ('c', 'd', 'data')):
             self.assertEqual(0o770, self._mode(*directory))
 
+    def test_missing_root_is_created(self):
+        store = posix.PosixStore(os.path.join(self.root, 'new', 'root'))
+        store.put_object('c', 'obj', b'.')
+        self.assertEqual(0o770, self._mode('new', 'root'))
+        self.assertEqual(b'.', store.get_object('c', 'obj'))
+
     def test_failed_write_leaves_nothing(self):
         def write_then_fail():
             with self.store.get_object_writer('c', 'obj') as writer:
