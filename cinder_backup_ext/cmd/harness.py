@@ -164,6 +164,11 @@ class Cinder(object):
             user_id='demo-user', project_id='demo-project', is_admin=True)
         self.host = socket.gethostname()
 
+    def use_driver(self, driver_path):
+        """Run the following operations with another driver class."""
+        self.driver_class = load_class(driver_path)
+        self.driver_path = driver_path
+
     def driver(self):
         # Cinder builds a new driver object for every operation.
         return self.driver_class(self.context)

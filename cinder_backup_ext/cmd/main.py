@@ -30,6 +30,7 @@ import sys
 import warnings
 
 SUBCOMMANDS = {
+    'bench': 'cinder_backup_ext.cmd.bench',
     'demo': 'cinder_backup_ext.cmd.demo',
 }
 

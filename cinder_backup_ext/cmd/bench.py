@@ -1,0 +1,255 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Benchmark: this library's POSIX driver against Cinder's, in one run.
+
+The same generated volume is backed up in full, changed by 1%, backed up
+incrementally and the incremental restored into a new volume, by Cinder's
+cinder.backup.drivers.posix.PosixBackupDriver and by this library's
+driver, with the same compression, in one process (eventlet monkey
+patched, as cinder-backup runs, unless --no-eventlet).  The order of the
+drivers alternates from phase to phase so that neither always runs on a
+warmer cache.  Prints seconds, MiB/s, the ratio Cinder / ours, the peak
+resident memory during each operation and the bytes stored.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+from cinder_backup_ext.cmd import harness
+from cinder_backup_ext.cmd import progress
+from cinder_backup_ext.cmd import volumes
+
+MiB = volumes.MiB
+DEFAULT_SEED = 20240601
+DESCRIPTION = __doc__.split('\n\n', 1)[1]
+
+
+class Variant(object):
+    """A driver with its own repository and options."""
+
+    def __init__(self, name, driver, options=None, baseline=False):
+        self.name = name
+        self.driver = driver
+        self.options = dict(options or {})
+        self.baseline = baseline
+        self.backups = {}
+        self.results = {}
+
+
+def add_arguments(parser):
+    parser.add_argument('--size', type=int, default=1024, metavar='MIB',
+                        help='volume size in MiB (default: %(default)s)')
+    parser.add_argument('--compression', default='zstd',
+                        metavar='ALGORITHM',
+                        help='backup_compression_algorithm for both drivers '
+                             '(default: %(default)s)')
+    parser.add_argument('--only', choices=('all', 'ours', 'cinder'),
+                        default='all',
+                        help='run only one side, e.g. to measure the memory '
+                             'of a large volume (default: %(default)s)')
+    parser.add_argument('--workdir', metavar='DIR',
+                        help='directory to work in (default: a temporary '
+                             'one, removed afterwards)')
+    parser.add_argument('--seed', type=int, default=DEFAULT_SEED)
+
+
+class RssSampler(object):
+    """Peak resident memory of this process while an operation runs.
+
+    A native thread reads /proc/self/statm every few milliseconds; under
+    eventlet the green threading module would only sample between
+    operations.
+    """
+
+    PERIOD = 0.005
+
+    def __init__(self):
+        try:
+            from eventlet import patcher
+            self._threading = patcher.original('threading')
+        except ImportError:
+            import threading
+            self._threading = threading
+        self._page = os.sysconf('SC_PAGE_SIZE')
+
+    def rss(self):
+        with open('/proc/self/statm') as statm:
+            return int(statm.read().split()[1]) * self._page
+
+    def __enter__(self):
+        self.peak = self.rss()
+        self._stop = self._threading.Event()
+        self._thread = self._threading.Thread(target=self._watch,
+                                              daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.wait(self.PERIOD):
+            self.peak = max(self.peak, self.rss())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.rss())
+        return False
+
+
+class _Silent(object):
+    """A progress phase that shows nothing: timings must not include
+    terminal output."""
+
+    def advance_to(self, done):
+        pass
+
+
+class Bench(object):
+    def __init__(self, args, workdir, out=None):
+        self.args = args
+        self.workdir = workdir
+        self.out = out or sys.stdout
+        self.size = args.size * MiB
+        self.volume_path = os.path.join(workdir, 'volume.img')
+        self.target_path = os.path.join(workdir, 'restored.img')
+        variants = [
+            Variant('cinder', harness.CINDER_DRIVER, baseline=True),
+            Variant('ours', harness.DEFAULT_DRIVER),
+        ]
+        if args.only != 'all':
+            variants = [v for v in variants if v.name == args.only]
+        self.variants = variants
+
+    def say(self, text=''):
+        self.out.write(text + '\n')
+        self.out.flush()
+
+    def _configure(self, cinder, variant):
+        from oslo_config import cfg
+        cfg.CONF.set_override('backup_posix_path', os.path.join(
+            self.workdir, 'repository-' + variant.name))
+        cfg.CONF.set_override('backup_compression_algorithm',
+                              self.args.compression)
+        for name, value in variant.options.items():
+            cfg.CONF.set_override(name, value)
+        cinder.use_driver(variant.driver)
+
+    def _stored(self, variant):
+        return volumes.repository_usage(os.path.join(
+            self.workdir, 'repository-' + variant.name))[0]
+
+    def _measure(self, variant, phase, operation):
+        with RssSampler() as sampler:
+            baseline = sampler.peak
+            started = time.monotonic()
+            result = operation()
+            seconds = time.monotonic() - started
+        variant.results[phase] = {'seconds': seconds,
+                                  'peak_rss': sampler.peak,
+                                  'rss_growth': sampler.peak - baseline}
+        self.say('  %-8s %-12s %7.2f s  %8.1f MiB/s  peak RSS %s' % (
+            variant.name, phase, seconds, self.size / MiB / seconds,
+            progress.format_bytes(sampler.peak)))
+        return result
+
+    def _backup(self, cinder, volume, variant, phase, parent=None):
+        self._configure(cinder, variant)
+        before = self._stored(variant)
+        backup = self._measure(variant, phase, lambda: cinder.backup(
+            volume, self.volume_path, phase, _Silent(), parent=parent))
+        variant.results[phase]['stored'] = self._stored(variant) - before
+        variant.backups[phase] = backup
+
+    def _restore(self, cinder, variant, expected):
+        self._configure(cinder, variant)
+        target = cinder.create_volume('restored', self.size,
+                                      status='restoring-backup')
+        with open(self.target_path, 'wb') as f:
+            f.truncate(self.size)
+        self._measure(variant, 'restore', lambda: cinder.restore(
+            variant.backups['incremental'], target, self.target_path,
+            _Silent()))
+        mismatch = volumes.compare_files(expected, self.target_path)
+        if mismatch is not None:
+            raise harness.HarnessError(
+                '%s restored a wrong volume: %s' % (variant.name,
+                                                    mismatch.reason))
+        os.unlink(self.target_path)
+
+    def run(self):
+        from cinder_backup_ext.cmd import main as cmd_main
+        conf_path = harness.write_config(self.workdir,
+                                         harness.DEFAULT_DRIVER,
+                                         self.args.compression)
+        for sub in ('state', 'locks'):
+            os.makedirs(os.path.join(self.workdir, sub), exist_ok=True)
+        cmd_main.configure([conf_path])
+        cinder = harness.Cinder(harness.DEFAULT_DRIVER)
+        self.say('volume       %s, a quarter each of %s' % (
+            progress.format_bytes(self.size),
+            ', '.join(volumes.CONTENT_KINDS)))
+        self.say('compression  %s for both drivers' % self.args.compression)
+        self.say('threads      %s, %d CPU cores' % (
+            'eventlet (monkey patched, as cinder-backup)'
+            if cmd_main.eventlet_active() else 'native', os.cpu_count()))
+        self.say()
+        volumes.generate_volume(self.volume_path, self.size, self.args.seed)
+        volume = cinder.create_volume('bench', self.size)
+        order = list(self.variants)
+        for variant in order:
+            self._backup(cinder, volume, variant, 'full')
+        volumes.change_volume(self.volume_path, self.size, self.args.seed)
+        for variant in reversed(order):
+            self._backup(cinder, volume, variant, 'incremental',
+                         parent=variant.backups['full'])
+        for variant in order:
+            self._restore(cinder, variant, self.volume_path)
+        self.report()
+        return 0
+
+    def report(self):
+        self.say()
+        self.say('%-12s %-8s %9s %11s %13s %11s %12s' % (
+            'phase', 'driver', 'seconds', 'MiB/s', 'Cinder/ours',
+            'peak RSS', 'stored'))
+        baseline = next((v for v in self.variants if v.baseline), None)
+        for phase in ('full', 'incremental', 'restore'):
+            for variant in self.variants:
+                result = variant.results[phase]
+                ratio = ''
+                if baseline is not None and not variant.baseline:
+                    ratio = '%.2fx' % (
+                        baseline.results[phase]['seconds'] /
+                        result['seconds'])
+                stored = result.get('stored')
+                self.say('%-12s %-8s %9.2f %11.1f %13s %11s %12s' % (
+                    phase, variant.name, result['seconds'],
+                    self.size / MiB / result['seconds'], ratio,
+                    progress.format_bytes(result['peak_rss']),
+                    '' if stored is None else progress.format_bytes(stored)))
+
+
+def run(args):
+    workdir = args.workdir or tempfile.mkdtemp(
+        prefix='cinder-backup-ext-bench-')
+    os.makedirs(workdir, exist_ok=True)
+    try:
+        return Bench(args, workdir).run()
+    except harness.HarnessError as error:
+        sys.stderr.write('bench: %s\n' % error)
+        return 1
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
