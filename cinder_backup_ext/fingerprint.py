@@ -47,25 +47,24 @@ def zero_fingerprint(size):
 def scan(data, block_size):
     """Return (fingerprints, zero flags) for the blocks of data.
 
-    An all-zero chunk, common in thin volumes, is answered without hashing.
+    An all-zero chunk, common in thin volumes, is answered with one memcmp
+    and no hashing.  Otherwise every block is hashed, and a block is zero
+    exactly when its fingerprint is the zero block's: comparing 32-byte
+    digests costs nothing, whereas comparing a memoryview slice with zeros
+    runs at a few hundred MB/s in CPython.
     """
-    view = memoryview(data)
-    length = len(view)
-    blocks = -(-length // block_size)
+    length = len(data)
+    full, rest = divmod(length, block_size)
     if length <= _ZERO_FAST_PATH_LIMIT and data == zero_block(length):
-        full, rest = divmod(length, block_size)
         prints = zero_fingerprint(block_size) * full
         if rest:
             prints += zero_fingerprint(rest)
-        return prints, [True] * blocks
-    prints = []
-    zeros = []
-    for start in range(0, length, block_size):
-        block = view[start:start + block_size]
-        if block == zero_block(len(block)):
-            zeros.append(True)
-            prints.append(zero_fingerprint(len(block)))
-        else:
-            zeros.append(False)
-            prints.append(block_fingerprint(block))
+        return prints, [True] * (full + (1 if rest else 0))
+    view = memoryview(data)
+    prints = [block_fingerprint(view[start:start + block_size])
+              for start in range(0, length, block_size)]
+    zero = zero_fingerprint(block_size)
+    zeros = [fp == zero for fp in prints]
+    if rest:
+        zeros[-1] = prints[-1] == zero_fingerprint(rest)
     return b''.join(prints), zeros

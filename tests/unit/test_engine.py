@@ -195,3 +195,27 @@ class CorruptionTest(testtools.TestCase):
         name = layout.index_object_name(0)
         self._damage(name, lambda d: d[:10] + b'x' + d[11:])
         self._assert_detected(name)
+
+
+class FingerprintTest(testtools.TestCase):
+
+    def test_zero_blocks_are_found_among_data(self):
+        from cinder_backup_ext import fingerprint
+        block = 4096
+        data = bytearray(random.Random(1).randbytes(10 * block + 100))
+        data[block:3 * block] = bytes(2 * block)
+        data[10 * block:] = bytes(100)
+        prints, zeros = fingerprint.scan(bytes(data), block)
+        self.assertEqual([False, True, True] + [False] * 7 + [True], zeros)
+        self.assertEqual(11 * fingerprint.SIZE, len(prints))
+        self.assertEqual(fingerprint.block_fingerprint(data[:block]),
+                         prints[:fingerprint.SIZE])
+
+    def test_all_zero_chunk_matches_block_by_block_hashing(self):
+        from cinder_backup_ext import fingerprint
+        data = bytes(5 * 4096 + 7)
+        prints, zeros = fingerprint.scan(data, 4096)
+        expected = b''.join(fingerprint.block_fingerprint(data[i:i + 4096])
+                            for i in range(0, len(data), 4096))
+        self.assertEqual(expected, prints)
+        self.assertEqual([True] * 6, zeros)
