@@ -88,6 +88,17 @@ class HarnessError(Exception):
     """A failure with a message for the person running the command."""
 
 
+def parse_options(options):
+    """--set OPTION=VALUE arguments as a dict."""
+    parsed = {}
+    for option in options:
+        name, sep, value = option.partition('=')
+        if not sep or not name.strip():
+            raise HarnessError('--set needs OPTION=VALUE, got %r' % option)
+        parsed[name.strip()] = value.strip()
+    return parsed
+
+
 def write_config(workdir, driver, compression=None, options=()):
     """Write the cinder.conf the demo runs with, and return its path."""
     lines = [
@@ -101,11 +112,8 @@ def write_config(workdir, driver, compression=None, options=()):
     ]
     if compression:
         lines.append('backup_compression_algorithm = %s' % compression)
-    for option in options:
-        name, sep, value = option.partition('=')
-        if not sep or not name.strip():
-            raise HarnessError('--set needs OPTION=VALUE, got %r' % option)
-        lines.append('%s = %s' % (name.strip(), value.strip()))
+    for name, value in parse_options(options).items():
+        lines.append('%s = %s' % (name, value))
     lines += [
         '',
         '[database]',
