@@ -119,12 +119,14 @@ class Demo(object):
                                          args.compression, args.options)
         for sub in ('repository', 'state', 'locks'):
             os.makedirs(os.path.join(self.workdir, sub), exist_ok=True)
-        conf = cmd_main.configure([conf_path], debug=args.debug)
+        cmd_main.configure([conf_path], debug=args.debug)
         cinder = harness.Cinder(args.driver)
         cinder.check_setup()
 
         self.say('driver       %s' % args.driver)
-        self.say('compression  %s' % conf.backup_compression_algorithm)
+        self.say('compression  %s' % (
+            args.compression or "the driver's default (this library's "
+            "drivers: zstd; Cinder's: zlib)"))
         self.say('threads      %s' % (
             'eventlet (monkey patched, as cinder-backup)'
             if cmd_main.eventlet_active() else 'native'))

@@ -124,9 +124,19 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
 
     # --- configuration -------------------------------------------------
 
+    @staticmethod
+    def _codec():
+        """backup_compression_algorithm as the operator set it; zstd when
+        it was left at Cinder's default (zlib), which compresses about as
+        well at a fraction of the CPU time."""
+        location = CONF.get_location('backup_compression_algorithm')
+        if location is None or location.location == cfg.Locations.opt_default:
+            return codec.ZSTD
+        return codec.canonical(CONF.backup_compression_algorithm)
+
     def _settings(self):
         try:
-            codec_name = codec.canonical(CONF.backup_compression_algorithm)
+            codec_name = self._codec()
         except codec.CodecError:
             raise cinder_exception.InvalidConfigurationValue(
                 option='backup_compression_algorithm',
@@ -281,11 +291,12 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         elapsed = max(time.monotonic() - started, 1e-6)
         LOG.info('Backup %(id)s of %(size)d bytes done in %(sec).1f s '
                  '(%(rate).0f MiB/s): %(new)d bytes new, %(stored)d bytes '
-                 'stored in %(count)d objects.',
+                 'stored in %(count)d objects (%(codec)s).',
                  {'id': backup.id, 'size': size, 'sec': elapsed,
                   'rate': size / elapsed / units.Mi,
                   'new': writer.stats['new_bytes'],
-                  'stored': writer.stats['stored_bytes'], 'count': count})
+                  'stored': writer.stats['stored_bytes'], 'count': count,
+                  'codec': settings.codec})
         backup.object_count = count
         backup.save()
         progress.finish()
