@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 
 from cinder_backup_ext.cmd import harness
 from cinder_backup_ext.cmd import progress
@@ -157,6 +158,7 @@ class Bench(object):
         for name, value in variant.options.items():
             cfg.CONF.set_override(name, value)
         cinder.use_driver(variant.driver)
+        cinder.check_setup()
 
     def _stored(self, variant):
         return volumes.repository_usage(os.path.join(
@@ -263,6 +265,12 @@ def run(args):
         return Bench(args, workdir).run()
     except harness.HarnessError as error:
         sys.stderr.write('bench: %s\n' % error)
+        return 1
+    except Exception as error:
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write('bench failed: %s: %s\n'
+                         % (type(error).__name__, error))
         return 1
     finally:
         if not args.workdir:

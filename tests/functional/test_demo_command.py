@@ -18,18 +18,15 @@ process.
 """
 
 import os
-import subprocess
-import sys
 
 import fixtures
 import testtools
 
 from cinder_backup_ext.cmd import demo
 from cinder_backup_ext.cmd import volumes
+from tests.functional import cli
 
 MiB = 1024 * 1024
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
 CINDER_POSIX = 'cinder.backup.drivers.posix.PosixBackupDriver'
 CORRUPTING_DRIVER = __name__ + '.CorruptingPosixBackupDriver'
 # Far into the random quarter, so the flipped byte is never one that a
@@ -71,20 +68,8 @@ class DemoCommandTestCase(testtools.TestCase):
     def run_demo(self, *extra):
         workdir = os.path.join(self.useFixture(fixtures.TempDir()).path,
                                'work')
-        env = dict(os.environ)
-        env['PYTHONPATH'] = os.pathsep.join(
-            [REPO_ROOT] + [p for p in [env.get('PYTHONPATH')] if p])
-        proc = subprocess.run(
-            [sys.executable, '-m', 'cinder_backup_ext.cmd.main', 'demo',
-             '--size', str(self.SIZE_MIB), '--workdir', workdir] +
-            list(extra),
-            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            universal_newlines=True, timeout=900)
-        self.addDetail('demo-stdout', testtools.content.text_content(
-            proc.stdout))
-        self.addDetail('demo-stderr', testtools.content.text_content(
-            proc.stderr))
+        proc = cli.run_command(self, 'demo', '--size', str(self.SIZE_MIB),
+                               '--workdir', workdir, *extra)
         return proc, workdir
 
     def assert_verified(self, proc, workdir):
