@@ -86,7 +86,11 @@ def _read_chunk(volume_file, buffer):
 
 class BackupWriter(object):
     def __init__(self, repository, location, codec_name, block_size,
-                 object_size, workers, depth, parent=None):
+                 object_size, workers, depth, parent=None,
+                 fingerprint_key=None, parent_fingerprint_key=None):
+        """fingerprint_key keys the fingerprints this backup stores;
+        parent_fingerprint_key those of the parent, for comparison.  They
+        differ only where a chain becomes encrypted."""
         self.repository = repository
         self.location = location
         self.codec_name = codec_name
@@ -95,6 +99,10 @@ class BackupWriter(object):
         self.workers = workers
         self.depth = depth
         self.parent = parent
+        self.fingerprint_key = fingerprint_key
+        self.parent_fingerprint_key = (parent_fingerprint_key
+                                       if parent is not None
+                                       else fingerprint_key)
         self.stats = collections.Counter()
 
     # --- runs on native workers ------------------------------------------
@@ -102,12 +110,17 @@ class BackupWriter(object):
     def _process(self, chunk):
         data = chunk.data
         length = len(data)
-        prints, zeros = fingerprint.scan(data, self.block_size)
+        prints, zeros = fingerprint.scan(data, self.block_size,
+                                         self.fingerprint_key)
+        comparable = prints
+        if self.parent_fingerprint_key != self.fingerprint_key:
+            comparable, _zeros = fingerprint.scan(
+                data, self.block_size, self.parent_fingerprint_key)
         parent_prints, parent_extents = chunk.parent
-        if prints == parent_prints:
+        if comparable == parent_prints:
             return ChunkResult(chunk.number, chunk.offset, length, prints,
                                parent_extents, 0, 0, 0)
-        kinds = _classify(prints, zeros, parent_prints, len(zeros))
+        kinds = _classify(comparable, zeros, parent_prints, len(zeros))
         view = memoryview(data)
         planned = []
         pieces = []

@@ -22,6 +22,11 @@ class BackupCorrupted(exception.InvalidBackup):
                 '%(reason)s')
 
 
+class BackupKeyError(exception.BackupDriverException):
+    """A backup's key could not be created, fetched or used."""
+    message = _('Backup %(backup_id)s: key %(key_id)s: %(reason)s')
+
+
 class StorageError(Exception):
     """A storage back end failed; carries the object it was working on."""
 

@@ -30,8 +30,10 @@ SIZE = manifest.FINGERPRINT_SIZE
 _ZERO_FAST_PATH_LIMIT = 64 << 20
 
 
-def block_fingerprint(block):
-    return blake3.blake3(block, max_threads=1).digest()
+def block_fingerprint(block, key=None):
+    if key is None:
+        return blake3.blake3(block, max_threads=1).digest()
+    return blake3.blake3(block, key=key, max_threads=1).digest()
 
 
 @functools.lru_cache(maxsize=8)
@@ -39,12 +41,12 @@ def zero_block(size):
     return bytes(size)
 
 
-@functools.lru_cache(maxsize=8)
-def zero_fingerprint(size):
-    return block_fingerprint(zero_block(size))
+@functools.lru_cache(maxsize=16)
+def zero_fingerprint(size, key=None):
+    return block_fingerprint(zero_block(size), key)
 
 
-def scan(data, block_size):
+def scan(data, block_size, key=None):
     """Return (fingerprints, zero flags) for the blocks of data.
 
     An all-zero chunk, common in thin volumes, is answered with one memcmp
@@ -52,19 +54,22 @@ def scan(data, block_size):
     exactly when its fingerprint is the zero block's: comparing 32-byte
     digests costs nothing, whereas comparing a memoryview slice with zeros
     runs at a few hundred MB/s in CPython.
+
+    With a key the fingerprints are keyed BLAKE3: they reveal nothing of the
+    blocks of an encrypted backup to whoever reads the repository.
     """
     length = len(data)
     full, rest = divmod(length, block_size)
     if length <= _ZERO_FAST_PATH_LIMIT and data == zero_block(length):
-        prints = zero_fingerprint(block_size) * full
+        prints = zero_fingerprint(block_size, key) * full
         if rest:
-            prints += zero_fingerprint(rest)
+            prints += zero_fingerprint(rest, key)
         return prints, [True] * (full + (1 if rest else 0))
     view = memoryview(data)
-    prints = [block_fingerprint(view[start:start + block_size])
+    prints = [block_fingerprint(view[start:start + block_size], key)
               for start in range(0, length, block_size)]
-    zero = zero_fingerprint(block_size)
+    zero = zero_fingerprint(block_size, key)
     zeros = [fp == zero for fp in prints]
     if rest:
-        zeros[-1] = prints[-1] == zero_fingerprint(rest)
+        zeros[-1] = prints[-1] == zero_fingerprint(rest, key)
     return b''.join(prints), zeros

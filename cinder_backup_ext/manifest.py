@@ -34,6 +34,7 @@ import re
 import blake3
 
 from cinder_backup_ext import codec
+from cinder_backup_ext import crypto
 from cinder_backup_ext import sealing
 
 FORMAT = 'cinder-backup-ext'
@@ -49,6 +50,7 @@ MAX_CHAIN = 100000
 
 _HEX_DIGEST = re.compile(r'^[0-9a-f]{64}$')
 _ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$')
+_KEY_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}$')
 
 # A stored object as seen from a segment: `depth` is its backup's position
 # in the chain (0 = the backup that owns the index, 1 = its parent, ...).
@@ -84,7 +86,7 @@ class SegmentIndex(object):
 class Manifest(object):
     def __init__(self, backup_id, volume_id, chain, created_at, size,
                  block_size, object_size, segments, volume_meta=None,
-                 stats=None):
+                 stats=None, encryption=None, fingerprint_key=None):
         self.backup_id = backup_id
         self.volume_id = volume_id
         self.chain = list(chain)
@@ -95,6 +97,15 @@ class Manifest(object):
         self.segments = list(segments)
         self.volume_meta = volume_meta
         self.stats = dict(stats or {})
+        # {"algorithm", "key_id", "kdf"} of an encrypted backup, else None.
+        self.encryption = encryption
+        # The chain member whose key derives the fingerprint key, or None
+        # for plain BLAKE3 fingerprints.
+        self.fingerprint_key = fingerprint_key
+
+    @property
+    def key_id(self):
+        return self.encryption['key_id'] if self.encryption else None
 
     @property
     def parent_id(self):
@@ -109,6 +120,12 @@ def _canonical(document):
 def _checksum(document):
     body = {k: v for k, v in document.items() if k != 'checksum'}
     return blake3.blake3(_canonical(body)).hexdigest()
+
+
+def _mac(document, mac_key):
+    """Keyed BLAKE3 of everything but the checksum and the MAC itself."""
+    body = {k: v for k, v in document.items() if k not in ('checksum', 'mac')}
+    return blake3.blake3(_canonical(body), key=mac_key).hexdigest()
 
 
 def _require(condition, reason, *args):
@@ -276,8 +293,10 @@ def decode_index(data, backup_id, segment, chain_length):
 
 # --- manifests ------------------------------------------------------------
 
-def encode_manifest(manifest):
-    return _dump({
+def encode_manifest(manifest, mac_key=None):
+    """Serialise a manifest; with mac_key (encrypted backups) add a MAC
+    that only the key's holder can compute."""
+    document = {
         'format': FORMAT,
         'version': VERSION,
         'backup_id': manifest.backup_id,
@@ -293,7 +312,21 @@ def encode_manifest(manifest):
                      for s in manifest.segments],
         'volume_meta': manifest.volume_meta,
         'stats': manifest.stats,
-    })
+        'encryption': manifest.encryption,
+        'fingerprint_key': manifest.fingerprint_key,
+    }
+    if mac_key is not None:
+        document['mac'] = _mac(document, mac_key)
+    return _dump(document)
+
+
+def check_mac(data, mac_key):
+    """Raise ManifestError unless the manifest's MAC was made with
+    mac_key.  data must already have passed decode_manifest."""
+    document = json.loads(data.decode('utf-8'))
+    _require(document.get('mac') == _mac(document, mac_key),
+             'MAC mismatch: the manifest was altered, or the key is not '
+             'this backup\'s')
 
 
 def decode_manifest(data, backup_id):
@@ -325,6 +358,20 @@ def decode_manifest(data, backup_id):
     _require(volume_id is None or isinstance(volume_id, str),
              'volume_id must be a string')
 
+    encryption = document.get('encryption')
+    if encryption is not None:
+        _require(isinstance(encryption, dict) and
+                 encryption.get('algorithm') == crypto.ALGORITHM and
+                 encryption.get('kdf') == crypto.KDF and
+                 isinstance(encryption.get('key_id'), str) and
+                 _KEY_ID.match(encryption['key_id']),
+                 'unsupported encryption %r', encryption)
+        _require(isinstance(document.get('mac'), str),
+                 'an encrypted backup\'s manifest must carry a MAC')
+    fingerprint_key = document.get('fingerprint_key')
+    _require(fingerprint_key is None or fingerprint_key in chain,
+             'fingerprint key owner %r is not in the chain', fingerprint_key)
+
     segments = []
     position = 0
     raw_segments = document.get('segments')
@@ -343,4 +390,5 @@ def decode_manifest(data, backup_id):
     _require(position == size, 'segments cover %d bytes of %d', position,
              size)
     return Manifest(backup_id, volume_id, chain, created_at, size,
-                    block_size, object_size, segments, volume_meta, stats)
+                    block_size, object_size, segments, volume_meta, stats,
+                    encryption, fingerprint_key)

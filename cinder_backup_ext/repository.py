@@ -25,12 +25,19 @@ from cinder_backup_ext import sealing
 
 
 class BackupLocation(object):
-    """A backup's ID and its directory, relative to the repository."""
+    """A backup's ID and its directory, relative to the repository, and
+    what it takes to open its objects: its cipher when it is encrypted and
+    its object size (data objects are sealed with their volume offset)."""
 
-    def __init__(self, container, backup_id):
+    def __init__(self, container, backup_id, cipher=None, object_size=None):
         self.backup_id = backup_id
         self.container = container
         self.directory = layout.backup_directory(container, backup_id)
+        self.cipher = cipher
+        self.object_size = object_size
+
+    def data_offset(self, number):
+        return number * self.object_size
 
 
 def damaged(backup_id, directory, name, reason):
@@ -62,10 +69,11 @@ class Repository(object):
         return read_stored(self.store, location.backup_id,
                            location.directory, name)
 
-    def _open(self, location, name, materials):
+    def _open(self, location, name, offset, materials):
         stored = self._read(location, name)
         try:
-            return sealing.open_object(stored, materials)
+            return sealing.open_object(stored, materials, location.cipher,
+                                       name, offset)
         except sealing.SealError as error:
             raise self._damaged(location, name, str(error))
 
@@ -75,28 +83,31 @@ class Repository(object):
     # data objects
 
     def write_data(self, location, number, codec_name, data):
-        stored, materials = sealing.seal_object(codec_name, data)
-        self.store.put_object(location.directory,
-                              layout.data_object_name(number), stored)
+        name = layout.data_object_name(number)
+        stored, materials = sealing.seal_object(
+            codec_name, data, location.cipher, name,
+            location.data_offset(number))
+        self.store.put_object(location.directory, name, stored)
         return materials
 
     def read_data(self, location, number, materials):
         return self._open(location, layout.data_object_name(number),
-                          materials)
+                          location.data_offset(number), materials)
 
     # segment indexes
 
     def write_index(self, location, codec_name, index):
         data = manifest.encode_index(location.backup_id, index)
-        stored, materials = sealing.seal_object(codec_name, data)
-        self.store.put_object(location.directory,
-                              layout.index_object_name(index.number), stored)
+        name = layout.index_object_name(index.number)
+        stored, materials = sealing.seal_object(
+            codec_name, data, location.cipher, name, index.offset)
+        self.store.put_object(location.directory, name, stored)
         return manifest.SegmentRef(index.number, index.offset, index.length,
                                    materials)
 
     def read_index(self, location, segment, chain_length):
         name = layout.index_object_name(segment.number)
-        data = self._open(location, name, segment.materials)
+        data = self._open(location, name, segment.offset, segment.materials)
         try:
             return manifest.decode_index(data, location.backup_id, segment,
                                          chain_length)
@@ -106,8 +117,10 @@ class Repository(object):
     # manifests
 
     def write_manifest(self, location, backup_manifest):
+        mac_key = location.cipher.mac_key if location.cipher else None
         self.store.put_object(location.directory, layout.MANIFEST,
-                              manifest.encode_manifest(backup_manifest))
+                              manifest.encode_manifest(backup_manifest,
+                                                       mac_key))
 
     def has_manifest(self, location):
         return self.store.exists(location.directory, layout.MANIFEST)
@@ -115,9 +128,30 @@ class Repository(object):
     def read_manifest(self, location):
         data = self._read(location, layout.MANIFEST)
         try:
-            return manifest.decode_manifest(data, location.backup_id)
+            result = manifest.decode_manifest(data, location.backup_id)
+            self._check_encryption(location, result, data)
         except manifest.ManifestError as error:
             raise self._damaged(location, layout.MANIFEST, str(error))
+        if location.object_size is None:
+            location.object_size = result.object_size
+        return result
+
+    @staticmethod
+    def _check_encryption(location, result, data):
+        """The database, not the share, says whether a backup is
+        encrypted: a manifest rewritten as plain must not pass."""
+        cipher = location.cipher
+        if cipher is None:
+            if result.encryption is not None:
+                raise manifest.ManifestError(
+                    'the manifest says the backup is encrypted with key %s, '
+                    'the database records no key' % result.key_id)
+            return
+        if result.key_id != cipher.key_id:
+            raise manifest.ManifestError(
+                'the manifest names key %s, the database key %s'
+                % (result.key_id, cipher.key_id))
+        manifest.check_mac(data, cipher.mac_key)
 
     # deletion
 

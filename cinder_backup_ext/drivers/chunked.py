@@ -36,13 +36,16 @@ from cinder.objects import fields
 from cinder_backup_ext import backup_job
 from cinder_backup_ext import codec
 from cinder_backup_ext import concurrency
+from cinder_backup_ext import crypto
 from cinder_backup_ext import exception
 from cinder_backup_ext.i18n import _
+from cinder_backup_ext import keys
 from cinder_backup_ext import layout
 from cinder_backup_ext import legacy
 from cinder_backup_ext import manifest
 from cinder_backup_ext import notifications
 from cinder_backup_ext import parent as parent_view
+from cinder_backup_ext import records
 from cinder_backup_ext import repository
 from cinder_backup_ext import restore_job
 
@@ -63,6 +66,12 @@ chunked_opts = [
                help='Native threads that fingerprint, compress, verify and '
                     'store objects in parallel for one backup or restore. '
                     'The number of CPU cores is a good value.'),
+    cfg.BoolOpt('backup_encryption_enabled',
+                default=False,
+                help='Encrypt every new backup with a 256-bit AES key of its '
+                     'own, created through the key manager configured in '
+                     '[key_manager] (Barbican). Restores and deletes of '
+                     'existing backups work whatever this says.'),
     cfg.IntOpt('backup_pipeline_depth',
                default=4,
                min=1,
@@ -80,9 +89,6 @@ CONF.import_opt('backup_sha_block_size_bytes', 'cinder.backup.drivers.posix')
 CONF.import_opt('backup_file_size', 'cinder.backup.drivers.posix')
 CONF.import_opt('backup_container', 'cinder.backup.drivers.posix')
 
-# backup.service_metadata of backups in this library's format; anything else
-# non-empty is the object prefix of a backup made by Cinder's own drivers.
-FORMAT_MARK = 'cinder_backup_ext:2'
 # How often, at most, a running operation reads its status from the DB.
 STATUS_CHECK_SECONDS = 1.0
 
@@ -92,11 +98,6 @@ Settings = collections.namedtuple(
 
 class _Cancelled(Exception):
     pass
-
-
-def is_legacy(backup):
-    return bool(backup.service_metadata) and \
-        backup.service_metadata != FORMAT_MARK
 
 
 class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
@@ -167,8 +168,11 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
     # --- helpers ---------------------------------------------------------
 
     @staticmethod
-    def _location(backup):
-        return repository.BackupLocation(backup.container, backup.id)
+    def _location(backup, keyring=None):
+        """Where the backup is; with a keyring, also its cipher (fetching
+        its key if it is encrypted)."""
+        cipher = keyring.cipher(backup) if keyring else None
+        return repository.BackupLocation(backup.container, backup.id, cipher)
 
     def _chain(self, backup):
         """The backup and its ancestors, newest first, from the DB."""
@@ -209,13 +213,13 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
 
     # --- backup ----------------------------------------------------------
 
-    def _parent_view(self, backup, settings, workers, repo):
+    def _parent_view(self, backup, settings, workers, repo, keyring):
         parent = objects.Backup.get_by_id(self.context, backup.parent_id)
-        if is_legacy(parent):
+        if records.is_legacy(parent):
             raise cinder_exception.InvalidBackup(
                 reason=_('parent backup %s was made by another driver; make '
                          'a full backup first') % parent.id)
-        location = self._location(parent)
+        location = self._location(parent, keyring)
         parent_manifest = workers.call(repo.read_manifest, location)
         if parent_manifest.block_size != settings.block_size:
             raise cinder_exception.InvalidBackup(
@@ -231,6 +235,36 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                                 chain_length)
         return parent_view.ParentView(parent_manifest, load)
 
+    def _fingerprint_keys(self, backup, cipher, parent, keyring):
+        """(owner, key of stored fingerprints, key of the parent's).
+
+        Once a chain holds an encrypted backup its fingerprints stay keyed,
+        with the key of the first encrypted member, so that no later plain
+        index reveals hashes of encrypted blocks.
+        """
+        parent_owner = parent.manifest.fingerprint_key if parent else None
+        parent_key = None
+        if parent_owner is not None:
+            owner_record = objects.Backup.get_by_id(self.context,
+                                                    parent_owner)
+            owner_cipher = keyring.cipher(owner_record)
+            if owner_cipher is None:
+                raise cinder_exception.InvalidBackup(
+                    reason=_('backup %s keys its fingerprints with a backup '
+                             'that has no key') % parent.manifest.backup_id)
+            parent_key = owner_cipher.fingerprint_key
+            return parent_owner, parent_key, parent_key
+        if cipher is not None:
+            return backup.id, cipher.fingerprint_key, None
+        return None, None, None
+
+    @staticmethod
+    def _encryption(cipher):
+        if cipher is None:
+            return None
+        return {'algorithm': crypto.ALGORITHM, 'key_id': cipher.key_id,
+                'kdf': crypto.KDF}
+
     def backup(self, backup, volume_file, backup_metadata=True):
         """Back the volume up; incremental when backup.parent_id is set."""
         settings = self._settings()
@@ -243,76 +277,107 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
             layout.DEFAULT_CONTAINER)
         layout.validate_backup_id(backup.id)
         repo = repository.Repository(self.store)
+        keyring = keys.KeyRing(self.context)
         with concurrency.NativeWorkers(settings.threads) as workers:
-            parent = (self._parent_view(backup, settings, workers, repo)
+            parent = (self._parent_view(backup, settings, workers, repo,
+                                        keyring)
                       if backup.parent_id else None)
-            backup.container = container
-            backup.service_metadata = FORMAT_MARK
-            backup.save()
-            location = self._location(backup)
-            writer = backup_job.BackupWriter(
-                repo, location, settings.codec, settings.block_size,
-                settings.object_size, workers, settings.depth, parent)
-            progress = notifications.ProgressNotifier(
-                self.context, backup, volume['size'] * units.Gi)
-            # As in Cinder: deleting a backup in progress cancels it.
-            checker = self._status_checker(
-                backup, lambda status: status in (
-                    fields.BackupStatus.DELETING,
-                    fields.BackupStatus.DELETED), _Cancelled)
-            started = time.monotonic()
+            cipher = (keyring.new_cipher(backup.id)
+                      if CONF.backup_encryption_enabled else None)
+            location = repository.BackupLocation(
+                container, backup.id, cipher, settings.object_size)
             try:
-                segments, size, count = writer.run(
-                    volume_file, on_chunk=checker,
-                    on_progress=progress.update)
-                volume_meta = (self.get_metadata(backup.volume_id)
-                               if backup_metadata else None)
-                chain = [backup.id] + (parent.manifest.chain
-                                       if parent else [])
-                backup_manifest = manifest.Manifest(
-                    backup.id, backup.volume_id, chain,
-                    timeutils.utcnow().isoformat(), size,
-                    settings.block_size, settings.object_size, segments,
-                    volume_meta or None, dict(writer.stats))
-                workers.call(repo.write_manifest, location, backup_manifest)
+                result = self._write_backup(
+                    backup, volume, volume_file, backup_metadata, settings,
+                    workers, repo, keyring, location, parent)
             except _Cancelled:
                 LOG.info('Backup %s was cancelled; removing what it wrote.',
                          backup.id)
-                workers.call(repo.delete, location)
+                self._discard(workers, repo, keyring, location)
                 return
             except Exception as error:
                 with excutils.save_and_reraise_exception() as ctx:
-                    self._discard(workers, repo, location)
+                    self._discard(workers, repo, keyring, location)
                     if isinstance(error, (OSError, exception.StorageError)):
                         ctx.reraise = False
                 if not ctx.reraise:
                     raise self._storage_error(backup, 'writing the backup',
                                               error)
-        elapsed = max(time.monotonic() - started, 1e-6)
+        writer, size, count, elapsed, progress = result
         LOG.info('Backup %(id)s of %(size)d bytes done in %(sec).1f s '
                  '(%(rate).0f MiB/s): %(new)d bytes new, %(stored)d bytes '
-                 'stored in %(count)d objects (%(codec)s).',
+                 'stored in %(count)d objects (%(codec)s%(enc)s).',
                  {'id': backup.id, 'size': size, 'sec': elapsed,
                   'rate': size / elapsed / units.Mi,
                   'new': writer.stats['new_bytes'],
                   'stored': writer.stats['stored_bytes'], 'count': count,
-                  'codec': settings.codec})
+                  'codec': settings.codec,
+                  'enc': ', encrypted' if location.cipher else ''})
         backup.object_count = count
         backup.save()
         progress.finish()
 
-    @staticmethod
-    def _discard(workers, repo, location):
+    def _write_backup(self, backup, volume, volume_file, backup_metadata,
+                      settings, workers, repo, keyring, location, parent):
+        owner, fingerprint_key, parent_key = self._fingerprint_keys(
+            backup, location.cipher, parent, keyring)
+        backup.container = location.container
+        backup.service_metadata = records.service_metadata(
+            location.cipher.key_id if location.cipher else None)
+        backup.save()
+        writer = backup_job.BackupWriter(
+            repo, location, settings.codec, settings.block_size,
+            settings.object_size, workers, settings.depth, parent,
+            fingerprint_key, parent_key)
+        progress = notifications.ProgressNotifier(
+            self.context, backup, volume['size'] * units.Gi)
+        # As in Cinder: deleting a backup in progress cancels it.
+        checker = self._status_checker(
+            backup, lambda status: status in (
+                fields.BackupStatus.DELETING,
+                fields.BackupStatus.DELETED), _Cancelled)
+        started = time.monotonic()
+        segments, size, count = writer.run(
+            volume_file, on_chunk=checker, on_progress=progress.update)
+        volume_meta = (self.get_metadata(backup.volume_id)
+                       if backup_metadata else None)
+        chain = [backup.id] + (parent.manifest.chain if parent else [])
+        backup_manifest = manifest.Manifest(
+            backup.id, backup.volume_id, chain,
+            timeutils.utcnow().isoformat(), size, settings.block_size,
+            settings.object_size, segments, volume_meta or None,
+            dict(writer.stats), self._encryption(location.cipher), owner)
+        workers.call(repo.write_manifest, location, backup_manifest)
+        elapsed = max(time.monotonic() - started, 1e-6)
+        return writer, size, count, elapsed, progress
+
+    def _discard(self, workers, repo, keyring, location):
+        """Remove what a failed or cancelled backup wrote: data, then
+        key."""
         try:
             workers.call(repo.delete, location)
         except Exception as error:
             LOG.warning('Could not remove the partial backup in %(dir)s: '
                         '%(err)s', {'dir': location.directory, 'err': error})
+            return
+        if location.cipher is not None:
+            self._delete_key(location.backup_id, location.cipher.key_id)
+
+    def _delete_key(self, backup_id, key_id):
+        try:
+            keys.delete_key(self.context, backup_id, key_id)
+        except exception.BackupKeyError as error:
+            # The data is gone; an orphaned key in Barbican is harmless but
+            # worth the operator's attention.
+            LOG.error('%s. Delete it in the key manager.', error)
 
     # --- restore ---------------------------------------------------------
 
     def _read_manifests(self, chain, workers, repo):
-        locations = [self._location(member) for member in chain]
+        """Every member's location and manifest, before any byte is
+        written: a missing key or damaged manifest fails here."""
+        keyring = keys.KeyRing(self.context)
+        locations = [self._location(member, keyring) for member in chain]
         manifests = [workers.call(repo.read_manifest, location)
                      for location in locations]
         expected = [member.id for member in chain]
@@ -338,7 +403,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         repo = repository.Repository(self.store)
         with concurrency.NativeWorkers(settings.threads) as workers:
             try:
-                if is_legacy(backup):
+                if records.is_legacy(backup):
                     volume_meta = self._restore_legacy(
                         chain, workers, volume_file, volume_is_new, checker)
                 else:
@@ -363,7 +428,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
 
     def _restore_legacy(self, chain, workers, volume_file, volume_is_new,
                         checker):
-        if not all(is_legacy(member) for member in chain):
+        if not all(records.is_legacy(member) for member in chain):
             raise cinder_exception.InvalidBackup(
                 reason=_('backup %s mixes formats in its chain')
                 % chain[0].id)
@@ -381,23 +446,27 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
             LOG.info('Backup %s has no stored data to delete.', backup.id)
             return
         try:
-            if is_legacy(backup):
+            if records.is_legacy(backup):
                 legacy.LegacyBackups(self.store, None, 1).delete(backup)
             else:
                 repository.Repository(self.store).delete(
                     self._location(backup))
         except (OSError, exception.StorageError) as error:
             raise self._storage_error(backup, 'deleting', error)
+        key_id = records.key_id(backup)
+        if key_id is not None:
+            self._delete_key(backup.id, key_id)
         LOG.info('Deleted backup %s.', backup.id)
 
     def export_record(self, backup):
         return {'repository_format': manifest.VERSION
-                if not is_legacy(backup) else legacy.VERSION}
+                if not records.is_legacy(backup) else legacy.VERSION}
 
     def import_record(self, backup, driver_info):
         """Accept the record only if its data is readable here."""
-        if is_legacy(backup):
+        if records.is_legacy(backup):
             legacy.LegacyBackups(self.store, None, 1).read_metadata(backup)
             return
         repo = repository.Repository(self.store)
-        repo.read_manifest(self._location(backup))
+        repo.read_manifest(self._location(backup,
+                                          keys.KeyRing(self.context)))

@@ -43,7 +43,8 @@ class Engine(object):
         self.locations = {}
 
     def backup(self, backup_id, data, parent_id=None):
-        location = repository.BackupLocation('backups', backup_id)
+        location = repository.BackupLocation('backups', backup_id,
+                                             object_size=self.object_size)
         view = None
         chain = [backup_id]
         if parent_id:
