@@ -33,3 +33,17 @@ class StorageError(Exception):
 
 class ObjectNotFound(StorageError):
     """The object asked for does not exist."""
+
+
+class ShareUnavailable(exception.BackupDriverException):
+    """No address of the NFS share could be mounted and used."""
+    message = _('The backup share cannot be reached through any address '
+                'in backup_share (%(addresses)s; %(attempts)d attempts '
+                'each): %(reason)s')
+
+
+class ShareMismatch(exception.BackupDriverException):
+    """The addresses in backup_share do not all reach the same export."""
+    message = _('backup_share lists addresses that do not reach the same '
+                'export: %(detail)s. Every address must serve the same '
+                'directory; fix backup_share.')

@@ -25,6 +25,7 @@ wrote, whatever the umask.
 
 import errno
 import os
+import stat
 import uuid
 
 from cinder_backup_ext import exception
@@ -102,7 +103,7 @@ class PosixStore(base.ObjectStore):
     def make_directories(self, path):
         """Create path and missing parents, each 0770 despite the umask."""
         missing = []
-        while not os.path.isdir(path):
+        while not self._is_directory(path):
             missing.append(path)
             if path == self.root:
                 # As Cinder's driver does, a missing repository root is
@@ -128,6 +129,16 @@ class PosixStore(base.ObjectStore):
             except FileExistsError:
                 continue
             os.chmod(directory, DIR_MODE)
+
+    @staticmethod
+    def _is_directory(path):
+        # Unlike os.path.isdir, an I/O error is an error, not "missing": on
+        # a share whose server hangs, isdir would walk up to the root, one
+        # timeout per level, before the failure surfaced.
+        try:
+            return stat.S_ISDIR(os.stat(path).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
 
     def put_container(self, container):
         self.make_directories(self._path(container))
