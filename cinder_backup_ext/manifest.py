@@ -102,6 +102,9 @@ class Manifest(object):
         # The chain member whose key derives the fingerprint key, or None
         # for plain BLAKE3 fingerprints.
         self.fingerprint_key = fingerprint_key
+        # An encrypted backup's volume_meta, sealed (base64), instead of
+        # volume_meta.
+        self.sealed_volume_meta = None
 
     @property
     def key_id(self):
@@ -314,6 +317,7 @@ def encode_manifest(manifest, mac_key=None):
         'stats': manifest.stats,
         'encryption': manifest.encryption,
         'fingerprint_key': manifest.fingerprint_key,
+        'sealed_volume_meta': manifest.sealed_volume_meta,
     }
     if mac_key is not None:
         document['mac'] = _mac(document, mac_key)
@@ -368,6 +372,11 @@ def decode_manifest(data, backup_id):
                  'unsupported encryption %r', encryption)
         _require(isinstance(document.get('mac'), str),
                  'an encrypted backup\'s manifest must carry a MAC')
+    sealed_volume_meta = document.get('sealed_volume_meta')
+    _require(sealed_volume_meta is None or
+             (isinstance(sealed_volume_meta, str) and encryption is not None
+              and volume_meta is None),
+             'sealed_volume_meta belongs to encrypted backups only')
     fingerprint_key = document.get('fingerprint_key')
     _require(fingerprint_key is None or fingerprint_key in chain,
              'fingerprint key owner %r is not in the chain', fingerprint_key)
@@ -389,6 +398,8 @@ def decode_manifest(data, backup_id):
         position += item[2]
     _require(position == size, 'segments cover %d bytes of %d', position,
              size)
-    return Manifest(backup_id, volume_id, chain, created_at, size,
-                    block_size, object_size, segments, volume_meta, stats,
-                    encryption, fingerprint_key)
+    result = Manifest(backup_id, volume_id, chain, created_at, size,
+                      block_size, object_size, segments, volume_meta, stats,
+                      encryption, fingerprint_key)
+    result.sealed_volume_meta = sealed_volume_meta
+    return result

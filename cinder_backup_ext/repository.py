@@ -18,10 +18,18 @@ or format failure into a BackupCorrupted naming backup and object.  The
 methods that touch storage run on native threads: no logging in them.
 """
 
+import base64
+import copy
+
+from cinder_backup_ext import crypto
 from cinder_backup_ext import exception
 from cinder_backup_ext import layout
 from cinder_backup_ext import manifest
 from cinder_backup_ext import sealing
+
+
+# The associated-data name of an encrypted backup's sealed volume metadata.
+VOLUME_META = 'manifest.json#volume_meta'
 
 
 class BackupLocation(object):
@@ -117,7 +125,17 @@ class Repository(object):
     # manifests
 
     def write_manifest(self, location, backup_manifest):
-        mac_key = location.cipher.mac_key if location.cipher else None
+        cipher = location.cipher
+        mac_key = None
+        if cipher is not None:
+            mac_key = cipher.mac_key
+            backup_manifest = copy.copy(backup_manifest)
+            if backup_manifest.volume_meta is not None:
+                # Volume names and metadata are the owner's business too.
+                backup_manifest.sealed_volume_meta = base64.b64encode(
+                    cipher.seal(VOLUME_META, 0, backup_manifest.volume_meta
+                                .encode('utf-8'))).decode('ascii')
+                backup_manifest.volume_meta = None
         self.store.put_object(location.directory, layout.MANIFEST,
                               manifest.encode_manifest(backup_manifest,
                                                        mac_key))
@@ -152,6 +170,14 @@ class Repository(object):
                 'the manifest names key %s, the database key %s'
                 % (result.key_id, cipher.key_id))
         manifest.check_mac(data, cipher.mac_key)
+        if result.sealed_volume_meta is not None:
+            try:
+                result.volume_meta = cipher.open(
+                    VOLUME_META, 0, base64.b64decode(
+                        result.sealed_volume_meta)).decode('utf-8')
+            except (ValueError, crypto.DecryptionError) as error:
+                raise manifest.ManifestError(
+                    'sealed volume metadata: %s' % error)
 
     # deletion
 

@@ -61,11 +61,12 @@ chunked_opts = [
                     'backup_sha_block_size_bytes; objects never exceed '
                     'backup_file_size.'),
     cfg.IntOpt('backup_native_threads',
-               default=2,
+               default=4,
                min=1,
-               help='Native threads that fingerprint, compress, verify and '
-                    'store objects in parallel for one backup or restore. '
-                    'The number of CPU cores is a good value.'),
+               help='Native threads that fingerprint, compress, encrypt, '
+                    'verify and store objects in parallel for one backup or '
+                    'restore. About twice the CPU cores: while some threads '
+                    'wait for fsync, the others keep the cores busy.'),
     cfg.BoolOpt('backup_encryption_enabled',
                 default=False,
                 help='Encrypt every new backup with a 256-bit AES key of its '
@@ -73,7 +74,7 @@ chunked_opts = [
                      '[key_manager] (Barbican). Restores and deletes of '
                      'existing backups work whatever this says.'),
     cfg.IntOpt('backup_pipeline_depth',
-               default=4,
+               default=8,
                min=1,
                help='Objects in flight per backup or restore. Peak memory '
                     'of an operation is about 2 x depth x '

@@ -120,6 +120,20 @@ class EncryptedRoundTripTest(EncryptionTestCase):
                              self.manifest_document(backup)[
                                  'encryption']['key_id'])
 
+    def test_volume_metadata_is_sealed_and_restored(self):
+        from cinder_backup_ext.drivers import posix
+        name = 'SECRET-VOLUME-NAME-%s' % self.getUniqueString()
+        volume = self.create_volume(display_name=name)
+        data = base.random_bytes(2 * OBJ, 13)
+        backup = self.run_backup(data, volume=volume)
+        for rel in base.tree_files(self.repo):
+            with open(os.path.join(self.repo, rel), 'rb') as f:
+                self.assertNotIn(name.encode(), f.read(), rel)
+        put = self.mock_object(posix.PosixBackupDriver, 'put_metadata')
+        self.restore_bytes(backup, len(data), True)
+        self.assertEqual(1, put.call_count)
+        self.assertIn(name, put.call_args[0][1])
+
     def test_fingerprints_are_keyed(self):
         data = base.random_bytes(3 * OBJ, 5)
         one = self.run_backup(data)
@@ -213,6 +227,7 @@ class TamperingTest(EncryptionTestCase):
         document = self.manifest_document(self.backup)
         document.pop('mac')
         document['encryption'] = None
+        document['sealed_volume_meta'] = None
         self.write_manifest_document(self.backup, document)
         error = self.assertRaises(exception.BackupCorrupted,
                                   self.restore_bytes, self.backup,
