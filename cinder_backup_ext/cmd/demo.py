@@ -115,8 +115,9 @@ class Demo(object):
 
     def run(self):
         args = self.args
-        conf_path = harness.write_config(self.workdir, args.driver,
-                                         args.compression, args.options)
+        conf_path = harness.write_config(
+            self.workdir, args.driver, args.compression, args.options,
+            key_manager=harness.IN_MEMORY_KEY_MANAGER)
         for sub in ('repository', 'state', 'locks'):
             os.makedirs(os.path.join(self.workdir, sub), exist_ok=True)
         cmd_main.configure([conf_path], debug=args.debug)
