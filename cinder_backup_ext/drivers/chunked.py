@@ -21,10 +21,10 @@ paths live in backup_job, restore_job and legacy.
 import abc
 import collections
 import time
+import types
 
 from oslo_config import cfg
 from oslo_log import log as logging
-from oslo_utils import excutils
 from oslo_utils import timeutils
 from oslo_utils import units
 
@@ -207,6 +207,16 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         return check
 
     @staticmethod
+    def _being_deleted(backup):
+        try:
+            with backup.as_read_deleted():
+                backup.refresh()
+        except Exception:
+            return False
+        return backup.status in (fields.BackupStatus.DELETING,
+                                 fields.BackupStatus.DELETED)
+
+    @staticmethod
     def _storage_error(backup, action, error):
         return cinder_exception.BackupDriverException(
             reason=_('backup %(id)s: %(action)s failed: %(err)s')
@@ -291,19 +301,20 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                 result = self._write_backup(
                     backup, volume, volume_file, backup_metadata, settings,
                     workers, repo, keyring, location, parent)
-            except _Cancelled:
-                LOG.info('Backup %s was cancelled; removing what it wrote.',
-                         backup.id)
-                self._discard(workers, repo, keyring, location)
-                return
             except Exception as error:
-                with excutils.save_and_reraise_exception() as ctx:
-                    self._discard(workers, repo, keyring, location)
-                    if isinstance(error, (OSError, exception.StorageError)):
-                        ctx.reraise = False
-                if not ctx.reraise:
+                self._discard(workers, repo, keyring, location)
+                # A delete that runs while the backup is written removes
+                # its files under it, so the writer may fail before it
+                # sees the status: that is a cancellation too.
+                if isinstance(error, _Cancelled) or \
+                        self._being_deleted(backup):
+                    LOG.info('Backup %s was cancelled; removed what it '
+                             'wrote.', backup.id)
+                    return
+                if isinstance(error, (OSError, exception.StorageError)):
                     raise self._storage_error(backup, 'writing the backup',
                                               error)
+                raise
         writer, size, count, elapsed, progress = result
         LOG.info('Backup %(id)s of %(size)d bytes done in %(sec).1f s '
                  '(%(rate).0f MiB/s): %(new)d bytes new, %(stored)d bytes '
@@ -460,14 +471,29 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         LOG.info('Deleted backup %s.', backup.id)
 
     def export_record(self, backup):
+        # Cinder's manager calls import_record before it copies the
+        # record's fields into the new row: what import needs travels here.
         return {'repository_format': manifest.VERSION
-                if not records.is_legacy(backup) else legacy.VERSION}
+                if not records.is_legacy(backup) else legacy.VERSION,
+                'container': backup.container,
+                'service_metadata': backup.service_metadata}
 
     def import_record(self, backup, driver_info):
         """Accept the record only if its data is readable here."""
-        if records.is_legacy(backup):
-            legacy.LegacyBackups(self.store, None, 1).read_metadata(backup)
+        imported = types.SimpleNamespace(
+            id=backup.id,
+            container=driver_info.get('container', backup.container),
+            service_metadata=driver_info.get('service_metadata',
+                                             backup.service_metadata))
+        if not imported.service_metadata:
+            # A record exported by another driver carries nothing to check.
+            LOG.info('Backup record %s carries no location; imported '
+                     'without checking its data.', backup.id)
+            return
+        if records.is_legacy(imported):
+            legacy.LegacyBackups(self.store, None, 1).read_metadata(
+                imported)
             return
         repo = repository.Repository(self.store)
-        repo.read_manifest(self._location(backup,
+        repo.read_manifest(self._location(imported,
                                           keys.KeyRing(self.context)))

@@ -22,6 +22,8 @@ rather than before every object, and is prompt if it stops well before the
 end of the volume.
 """
 
+import shutil
+
 from cinder import exception
 from cinder.objects import fields
 
@@ -102,6 +104,34 @@ class BackupCancelTest(base.DriverTestCase):
                  for rel in base.tree_files(self.repo)}
         self.assertEqual(before, after)
         self.assertRestores(full, data)
+
+
+class ConcurrentDeleteTest(base.DriverTestCase):
+    """cinder-backup runs a delete while the backup is still written."""
+
+    def test_files_removed_under_a_running_backup_mean_cancel(self):
+        data = base.random_bytes(VOLUME_SIZE, seed=120)
+        path = self.write_volume(data)
+        backup = self.create_backup_record()
+        flip = base.StatusFlip(self.ctxt, backup.id,
+                               fields.BackupStatus.DELETING)
+        self.addCleanup(flip.stop)
+
+        def on_read(hooked):
+            if not flip.fired and hooked.bytes_read >= 8 * OBJ:
+                flip.fire()
+                # What the concurrent delete_backup does: the files go,
+                # before the writer looks at the status again.
+                for directory in self.backup_dirs(backup):
+                    shutil.rmtree(directory)
+
+        with open(path, 'rb') as f:
+            # Returns like a cancelled backup; the manager then finishes
+            # the delete it was asked for.
+            self.make_driver().backup(
+                backup, base.HookedFile(f, on_read=on_read))
+        self.assertTrue(flip.fired)
+        self.assertEqual([], self.backup_files(backup))
 
 
 class RestoreCancelTest(base.DriverTestCase):

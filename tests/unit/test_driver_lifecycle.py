@@ -21,6 +21,7 @@ record's fields back, as the API and the manager do.
 import json
 import os
 
+from cinder import exception
 from cinder import objects
 from cinder.objects import fields
 
@@ -132,9 +133,13 @@ class ExportImportTest(base.DriverTestCase):
         ctxt = self.ctxt.elevated(read_deleted='yes')
         backup = objects.BackupImport.get_by_id(ctxt, record['id'],
                                                 project_only=False)
+        # Cinder's manager calls import_record on a placeholder before it
+        # copies the record's fields in (after a database loss there is no
+        # old row to revive): the driver must rely on driver_info alone.
         backup.update({'status': fields.BackupStatus.CREATING,
                        'deleted_at': None, 'deleted': False,
-                       'metadata': {}})
+                       'metadata': {}, 'container': None,
+                       'service_metadata': None})
         backup.save()
         options = dict(record)
         driver_info = options.pop('driver_info', {})
@@ -169,6 +174,15 @@ class ExportImportTest(base.DriverTestCase):
         imported = [self._import(url) for url in urls]
         for backup, data in zip(imported, (v0, v1, v2)):
             self.assertRestores(backup, data)
+
+    def test_record_without_data_is_refused(self):
+        backup = self.run_backup(base.random_bytes(4 * OBJ, seed=146))
+        url = self._export(backup)
+        self._forget(backup)
+        os.unlink(os.path.join(self.backup_dir(backup), 'manifest.json'))
+        error = self.assertRaises(exception.InvalidBackup, self._import, url)
+        self.assertIn('manifest.json', str(error))
+        self.assertIn('missing', str(error))
 
     def test_imported_backup_can_be_deleted(self):
         backup = self.run_backup(base.random_bytes(4 * OBJ, seed=143))
