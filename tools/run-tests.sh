@@ -12,9 +12,9 @@
 # under the License.
 
 # The whole test suite, as CI runs it: system packages (tools/test-setup.sh),
-# the virtualenv in .venv, then flake8 and bandit, the unit tests and the
-# functional tests.  Every stage runs even if an earlier one failed; the
-# exit status is non-zero if any failed.  The last line is the summary,
+# the virtualenv in .venv, then flake8, bandit and shellcheck, the unit
+# tests and the functional tests.  Every stage runs even if an earlier one
+# failed; the exit status is non-zero if any failed.  The last line is the summary,
 #   tests: N passed, M failed, K skipped
 # counted from stestr's results; a failed lint stage or a test run that
 # failed without recording a failed test counts as one failure, so that a
@@ -89,6 +89,9 @@ log "pep8: flake8"
 flake8 cinder_backup_ext tests tools || stage_failed flake8
 log "pep8: bandit"
 bandit -q -r cinder_backup_ext -x tests -ll || stage_failed bandit
+log "pep8: shellcheck"
+shellcheck -x -s bash devstack/plugin.sh devstack/settings tools/*.sh \
+    tools/test-setup.d/*.sh || stage_failed shellcheck
 
 run_stestr unit ./tests/unit
 run_stestr functional ./tests/functional

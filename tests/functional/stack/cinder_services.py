@@ -1,0 +1,234 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""cinder-api, cinder-volume, cinder-backup and cinder-scheduler, for real.
+
+The Cinder installed next to this library (requirements.txt), configured by
+a cinder.conf written here: the volume backend is the sparse-file test
+driver, the backup driver is the one under test.  Services run as the
+current user (root in CI): os-brick's privsep helper is started directly
+instead of through ``sudo cinder-rootwrap``, which needs a sudo and a
+rootwrap filter for this configuration directory.
+"""
+
+import configparser
+import os
+import sys
+import time
+
+import fixtures
+import requests
+
+from tests.functional.stack import procs
+
+VENV_BIN = os.path.dirname(sys.executable)
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))))
+VOLUME_DRIVER = ('tests.functional.stack.file_volume_driver.'
+                 'SparseFileVolumeDriver')
+BACKEND = 'file'
+NOAUTH_TOKEN = 'admin:admin'
+NOAUTH_PROJECT = 'admin'
+START_TIMEOUT = 120
+SERVICES = ('cinder-volume', 'cinder-backup', 'cinder-scheduler')
+
+
+def _api_paste_ini():
+    """Cinder's api-paste.ini, with the default-token filter before noauth.
+
+    Read from the installed cinder (pip puts it under <venv>/etc/cinder).
+    """
+    src = os.path.join(os.path.dirname(VENV_BIN), 'etc', 'cinder',
+                       'api-paste.ini')
+    with open(src) as f:
+        text = f.read()
+    text = text.replace(' noauth apiv3', ' defaulttoken noauth apiv3')
+    text += ('\n[filter:defaulttoken]\npaste.filter_factory = '
+             'tests.functional.stack.paste_filters:DefaultToken.factory\n')
+    return text
+
+
+class CinderServices(fixtures.Fixture):
+    """The four cinder services on one host, sharing one cinder.conf.
+
+    backup_driver and backup_options (more [DEFAULT] options, e.g. a
+    share for the NFS driver) say what cinder-backup runs; extra_config
+    ({section: {option: value}}) adds anything else.  keystone, a
+    keystone.Keystone fixture, switches the API from noauth to Keystone
+    tokens.
+    """
+
+    def __init__(self, work_dir, log_dir, database_url, transport_url,
+                 backup_driver, backup_options=None, extra_config=None,
+                 keystone=None):
+        super().__init__()
+        self.work_dir = work_dir
+        self.log_dir = log_dir
+        self.database_url = database_url
+        self.transport_url = transport_url
+        self.backup_driver = backup_driver
+        self.backup_options = dict(backup_options or {})
+        self.extra_config = extra_config or {}
+        self.keystone = keystone
+        self.etc_dir = os.path.join(work_dir, 'etc')
+        self.conf_file = os.path.join(self.etc_dir, 'cinder.conf')
+        self.volume_dir = os.path.join(work_dir, 'volumes')
+        self.backup_dir = os.path.join(work_dir, 'backups')
+        self.api_port = None
+        self.services = {}
+        self.last_error = None
+
+    @property
+    def endpoint(self):
+        """The block-storage v3 endpoint.
+
+        Without a project in the path: openstackclient's admin_token
+        plugin cannot supply one, and Cinder serves both forms.
+        """
+        return 'http://127.0.0.1:%d/v3' % self.api_port
+
+    def volume_path(self, volume_id):
+        return os.path.join(self.volume_dir, 'volume-%s' % volume_id)
+
+    def _config(self):
+        state = os.path.join(self.work_dir, 'state')
+        helper = '%s --config-file %s' % (
+            os.path.join(VENV_BIN, 'privsep-helper'), self.conf_file)
+        conf = {
+            'DEFAULT': {
+                'debug': 'true',
+                'state_path': state,
+                'my_ip': '127.0.0.1',
+                'host': 'cbe-stack',
+                'transport_url': self.transport_url,
+                'auth_strategy': 'keystone' if self.keystone else 'noauth',
+                'api_paste_config': os.path.join(self.etc_dir,
+                                                 'api-paste.ini'),
+                'osapi_volume_listen': '127.0.0.1',
+                'osapi_volume_listen_port': str(self.api_port),
+                'osapi_volume_workers': '1',
+                'enabled_backends': BACKEND,
+                # Faster heartbeats: the stack is "up" once every service
+                # has reported, and tests should not wait 10 s for that.
+                'report_interval': '2',
+                'periodic_interval': '5',
+                'scheduler_driver_init_wait_time': '20',
+                'backup_driver': self.backup_driver,
+                'backup_posix_path': self.backup_dir,
+            },
+            'database': {'connection': self.database_url},
+            'oslo_concurrency': {'lock_path': os.path.join(state, 'lock')},
+            'os_brick': {'lock_path': os.path.join(state, 'lock')},
+            'coordination': {
+                'backend_url': 'file://' + os.path.join(state, 'coord')},
+            'privsep_osbrick': {'helper_command': helper},
+            'cinder_sys_admin': {'helper_command': helper},
+            BACKEND: {
+                'volume_driver': VOLUME_DRIVER,
+                'volume_backend_name': BACKEND,
+                'file_volume_dir': self.volume_dir,
+            },
+        }
+        conf['DEFAULT'].update(self.backup_options)
+        if self.keystone:
+            conf['keystone_authtoken'] = self.keystone.authtoken_options()
+        for section, options in self.extra_config.items():
+            conf.setdefault(section, {}).update(options)
+        return conf
+
+    def _write_config(self):
+        os.makedirs(self.etc_dir)
+        for path in (self.volume_dir, self.backup_dir,
+                     os.path.join(self.work_dir, 'state', 'lock')):
+            os.makedirs(path, exist_ok=True)
+        parser = configparser.RawConfigParser()
+        for section, options in self._config().items():
+            if section != 'DEFAULT':
+                parser.add_section(section)
+            for key, value in options.items():
+                parser.set(section, key, value)
+        with open(self.conf_file, 'w') as f:
+            parser.write(f)
+        with open(os.path.join(self.etc_dir, 'api-paste.ini'), 'w') as f:
+            f.write(_api_paste_ini())
+
+    def _env(self):
+        env = dict(os.environ)
+        # cinder-volume imports the test volume driver from this checkout.
+        env['PYTHONPATH'] = os.pathsep.join(
+            [REPO_ROOT] + [p for p in [env.get('PYTHONPATH')] if p])
+        env['PATH'] = os.pathsep.join([VENV_BIN, env.get('PATH', '')])
+        env.pop('OS_CINDER_DISABLE_EVENTLET_PATCHING', None)
+        return env
+
+    def _start(self, name):
+        argv = [os.path.join(VENV_BIN, name), '--config-file',
+                self.conf_file]
+        service = self.useFixture(procs.Service(
+            name, argv, self.log_dir, env=self._env(), cwd=self.work_dir))
+        self.services[name] = service
+        return service
+
+    def _setUp(self):
+        self.api_port = procs.free_port()
+        self._write_config()
+        procs.run([os.path.join(VENV_BIN, 'cinder-manage'), '--config-file',
+                   self.conf_file, 'db', 'sync'], 'cinder-manage db sync',
+                  180, env=self._env())
+        api = self._start('cinder-api')
+        # The scheduler asks for capabilities when it starts: volume and
+        # backup first, so that it has a pool at once.
+        for name in SERVICES:
+            self._start(name)
+        api.wait_for_port(self.api_port, START_TIMEOUT)
+        self._wait_until_ready()
+
+    # --- readiness ---
+
+    def auth_headers(self):
+        if self.keystone:
+            return {'X-Auth-Token': self.keystone.admin_token()}
+        return {'X-Auth-Token': NOAUTH_TOKEN}
+
+    def get(self, path, microversion='3.64'):
+        """GET an API path (e.g. '/backups/ID') as admin; the JSON."""
+        headers = self.auth_headers()
+        headers['OpenStack-API-Version'] = 'volume ' + microversion
+        resp = requests.get(self.endpoint + path, headers=headers,
+                            timeout=10)
+        resp.raise_for_status()
+        return resp.json()
+
+    def _ready(self):
+        try:
+            services = self.get('/os-services')['services']
+            up = {s['binary'] for s in services if s['state'] == 'up'}
+            pools = self.get('/scheduler-stats/get_pools')['pools']
+        except (requests.RequestException, ValueError) as error:
+            self.last_error = error
+            return False
+        return up.issuperset(SERVICES) and bool(pools)
+
+    def _wait_until_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._ready():
+            for name, service in self.services.items():
+                if service.process.poll() is not None:
+                    raise procs.StackError('%s exited with status %s%s' % (
+                        name, service.process.returncode,
+                        procs.log_tail(service.log_file)))
+            if time.monotonic() > deadline:
+                raise procs.StackError(
+                    'cinder services not all up with a pool after %d s '
+                    '(last error: %s); logs in %s' % (
+                        START_TIMEOUT, self.last_error, self.log_dir))
+            time.sleep(0.5)
