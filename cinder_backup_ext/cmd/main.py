@@ -32,6 +32,11 @@ import warnings
 SUBCOMMANDS = {
     'bench': 'cinder_backup_ext.cmd.bench',
     'demo': 'cinder_backup_ext.cmd.demo',
+    'verify': 'cinder_backup_ext.cmd.verify',
+    'inspect': 'cinder_backup_ext.cmd.inspection',
+    'orphans': 'cinder_backup_ext.cmd.orphans',
+    'adopt': 'cinder_backup_ext.cmd.adopt',
+    'mount': 'cinder_backup_ext.cmd.mount',
 }
 
 # cinder.monkey_patch honours this variable too, so setting it is how

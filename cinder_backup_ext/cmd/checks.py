@@ -1,0 +1,229 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Checking that backups are restorable, for verify and adopt.
+
+Owns what a check covers and how its findings are reported; the reading
+and authentication of stored data stay in Repository (format 2) and
+LegacyBackups (Cinder's 1.0.0), so a check fails exactly where a restore
+would.  Quick mode reads the manifests (for an encrypted backup: its MAC
+with the key from castellan) and segment indexes and checks that every
+object the backup needs exists with its recorded size; deep mode reads,
+authenticates and decompresses every one of them.
+"""
+
+import collections
+import sys
+
+from cinder_backup_ext.cmd import context as tool_context
+from cinder_backup_ext.cmd import progress
+
+Problem = collections.namedtuple('Problem', 'backup object reason')
+
+FORMAT_2 = '2'
+FORMAT_LEGACY = '1.0.0'
+
+
+class Report(object):
+    """What a check of one backup (and its chain) found."""
+
+    def __init__(self, backup, chain, backup_format, deep):
+        self.backup_id = backup.id
+        self.chain = [member.id for member in chain]
+        self.format = backup_format
+        self.deep = deep
+        self.objects = 0
+        self.bytes = 0
+        self.problems = []
+
+    @property
+    def ok(self):
+        return not self.problems
+
+    def problem(self, backup_id, name, reason):
+        self.problems.append(Problem(backup_id, name, reason))
+
+    def failed(self, backup_id, error):
+        name, reason = tool_context.error_reason(error)
+        self.problem(backup_id, name, reason)
+
+    def to_json(self):
+        return {'backup': self.backup_id, 'chain': self.chain,
+                'format': self.format,
+                'mode': 'deep' if self.deep else 'quick', 'ok': self.ok,
+                'objects': self.objects, 'bytes': self.bytes,
+                'problems': [p._asdict() for p in self.problems]}
+
+
+# An object to check: `check()` raises an engine error if it is unusable.
+Item = collections.namedtuple('Item', 'owner directory name size check')
+
+
+class Checker(object):
+    """Checks backups; an object shared by several chains is checked once
+    per run."""
+
+    def __init__(self, tools, deep, stream=None):
+        self.tools = tools
+        self.deep = deep
+        self.stream = stream or sys.stderr
+        self._done = {}
+
+    def check(self, backup):
+        from cinder_backup_ext import records
+        chain = self.tools.chain(backup)
+        backup_format = (FORMAT_LEGACY if records.is_legacy(backup)
+                         else FORMAT_2)
+        report = Report(backup, chain, backup_format, self.deep)
+        if not backup.service_metadata:
+            report.problem(backup.id, None, 'the database records no stored '
+                           'data for this backup (status %s)'
+                           % backup.status)
+            return report
+        if any(records.is_legacy(m) != records.is_legacy(backup)
+               for m in chain):
+            report.problem(backup.id, None, 'the chain mixes formats 2 and '
+                           '1.0.0')
+            return report
+        if backup_format == FORMAT_LEGACY:
+            items = self._legacy_items(report, chain)
+        else:
+            items = self._format2_items(report, chain)
+        if items:
+            self._check_items(report, items)
+        return report
+
+    # --- format 2 ---------------------------------------------------------
+
+    def _format2_items(self, report, chain):
+        from cinder import exception as cinder_exception
+        from cinder_backup_ext import exception
+        repo = self.tools.repo
+        ids = report.chain
+        try:
+            # The restore's own first step: every member's key, manifest
+            # (and MAC) and the chain each records, checked against the DB.
+            with self.tools.workers() as workers:
+                locations, manifests = self.tools.driver._read_manifests(
+                    chain, workers, repo)
+        except (exception.BackupCorrupted, exception.BackupKeyError,
+                cinder_exception.InvalidBackup) as error:
+            kwargs = getattr(error, 'kwargs', {})
+            report.failed(kwargs.get('backup_id', ids[0]), error)
+            return None
+        refs = {}
+        for segment in manifests[0].segments:
+            try:
+                index = repo.read_index(locations[0], segment, len(chain))
+            except exception.BackupCorrupted as error:
+                report.failed(ids[0], error)
+                continue
+            for extent in index.extents:
+                if extent.ref is not None:
+                    refs[(extent.ref.depth, extent.ref.number)] = extent.ref
+        return [self._format2_item(locations[depth], ids[depth], ref)
+                for (depth, _number), ref in sorted(refs.items())]
+
+    def _format2_item(self, location, owner, ref):
+        from cinder_backup_ext import exception
+        from cinder_backup_ext import layout
+        from cinder_backup_ext import repository
+        name = layout.data_object_name(ref.number)
+        store = self.tools.store
+        repo = self.tools.repo
+
+        def check():
+            if self.deep:
+                repo.read_data(location, ref.number, ref.materials)
+                return
+            try:
+                size = store.object_size(location.directory, name)
+            except exception.ObjectNotFound:
+                raise repository.damaged(owner, location.directory, name,
+                                         'object is missing')
+            if size != ref.materials.stored:
+                raise repository.damaged(
+                    owner, location.directory, name,
+                    'stored size is %d bytes, expected %d'
+                    % (size, ref.materials.stored))
+        return Item(owner, location.directory, name, ref.materials.stored,
+                    check)
+
+    # --- Cinder's format 1.0.0 --------------------------------------------
+
+    def _legacy_items(self, report, chain):
+        from cinder_backup_ext import exception
+        from cinder_backup_ext import legacy
+        from cinder_backup_ext import repository
+        reader = legacy.LegacyBackups(self.tools.store, None, 1)
+        store = self.tools.store
+        items = []
+        for member in chain:
+            try:
+                objects, _meta = reader.read_metadata(member)
+            except exception.BackupCorrupted as error:
+                report.failed(member.id, error)
+                continue
+            for name, _offset, length, codec_name, md5 in objects:
+                def check(member=member, name=name, length=length,
+                          codec_name=codec_name, md5=md5):
+                    if self.deep:
+                        # The restore path's own read: decompress, length
+                        # and MD5 of the plaintext.
+                        reader._fetch((member, name, length, codec_name,
+                                       md5, None))
+                    elif not store.exists(member.container, name):
+                        raise repository.damaged(
+                            member.id, member.container, name,
+                            'object is missing')
+                items.append(Item(member.id, member.container, name,
+                                  length, check))
+        return items
+
+    # --- running the checks -----------------------------------------------
+
+    @staticmethod
+    def _run(item):
+        # Runs on a native thread: no logging, errors returned as values.
+        from cinder_backup_ext import exception
+        try:
+            item.check()
+        except (exception.BackupCorrupted, exception.StorageError,
+                OSError) as error:
+            return item, error
+        return item, None
+
+    def _check_items(self, report, items):
+        from cinder_backup_ext import concurrency
+        todo = [item for item in items
+                if (item.directory, item.name) not in self._done]
+        label = '%s %s' % ('deep check' if self.deep else 'quick check',
+                           report.backup_id[:8])
+        phase = progress.Phase(label, sum(item.size for item in todo),
+                               stream=self.stream)
+        with phase, self.tools.workers() as workers:
+            for item, error in concurrency.ordered_map(
+                    workers, self._run, todo, 2 * self.tools.threads):
+                self._done[(item.directory, item.name)] = error
+                phase.add(item.size)
+            phase.finish('%d objects' % len(todo))
+        for item in items:
+            error = self._done[(item.directory, item.name)]
+            report.objects += 1
+            report.bytes += item.size
+            if error is not None:
+                if isinstance(error, OSError):
+                    report.problem(item.owner, '%s/%s' % (item.directory,
+                                                          item.name),
+                                   'cannot read: %s' % error)
+                else:
+                    report.failed(item.owner, error)

@@ -1,0 +1,101 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A backup as a random-access image, read on demand.
+
+Owns mapping a read of (offset, length) of the volume onto the newest
+backup's segment indexes and their extents, and a bounded LRU cache of
+opened objects and indexes, so that a file-level restore through `mount`
+reads only what is asked for and holds at most a few objects in memory.
+Every object is opened through Repository: verified (digest, AES-GCM)
+and decompressed exactly as a restore would.  No threads: callers
+serialise reads.
+"""
+
+import bisect
+import collections
+
+
+class LRU(object):
+    """At most `capacity` values; the least recently used goes first."""
+
+    def __init__(self, capacity):
+        self.capacity = max(1, capacity)
+        self._items = collections.OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key, load):
+        try:
+            value = self._items[key]
+        except KeyError:
+            self.misses += 1
+            value = load()
+            self._items[key] = value
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+            return value
+        self.hits += 1
+        self._items.move_to_end(key)
+        return value
+
+    def __len__(self):
+        return len(self._items)
+
+
+class BackupImage(object):
+    """Reads of a backup's volume; engine errors (BackupCorrupted) pass
+    through so the caller can report them."""
+
+    def __init__(self, repository, locations, newest_manifest,
+                 cache_objects=16, cache_indexes=4):
+        self.repository = repository
+        self.locations = locations
+        self.manifest = newest_manifest
+        self.size = newest_manifest.size
+        self._segment_offsets = [s.offset for s in newest_manifest.segments]
+        self.objects = LRU(cache_objects)
+        self.indexes = LRU(cache_indexes)
+
+    def _index(self, segment):
+        def load():
+            index = self.repository.read_index(
+                self.locations[0], segment, len(self.manifest.chain))
+            return index, [extent.offset for extent in index.extents]
+        return self.indexes.get(segment.number, load)
+
+    def _object(self, ref):
+        def load():
+            return self.repository.read_data(
+                self.locations[ref.depth], ref.number, ref.materials)
+        return self.objects.get((ref.depth, ref.number), load)
+
+    def read(self, offset, length):
+        """Bytes [offset, offset + length) of the volume, clipped to its
+        end."""
+        end = min(self.size, offset + max(0, length))
+        pieces = []
+        position = max(0, offset)
+        while position < end:
+            segment = self.manifest.segments[
+                bisect.bisect_right(self._segment_offsets, position) - 1]
+            index, starts = self._index(segment)
+            extent = index.extents[bisect.bisect_right(starts, position) - 1]
+            stop = min(end, extent.offset + extent.length)
+            if extent.ref is None:
+                pieces.append(bytes(stop - position))
+            else:
+                data = self._object(extent.ref)
+                start = extent.object_offset + position - extent.offset
+                pieces.append(data[start:start + stop - position])
+            position = stop
+        return b''.join(pieces)
