@@ -12,66 +12,20 @@
 
 """The cached virtualenv that Keystone and Barbican run from.
 
-Built on first use from requirements.txt next to this module (about a
-minute, from PyPI) and reused while that file is unchanged.  It lives under
-the user's cache directory, found through the password database rather than
-$HOME: Cinder's TestCase points $HOME at a fresh temporary directory for
-every test, and the point of the cache is to outlive the test run.
-CBE_KEY_SERVICES_VENV names another location.
+Built on first use from requirements.txt next to this module and reused
+while that file is unchanged (see stack/tool_venv); CBE_KEY_SERVICES_VENV
+names another location.
 """
 
-import hashlib
 import os
-import pwd
-import sys
 
-import fcntl
-
-from tests.functional.stack import procs
+from tests.functional.stack import tool_venv
 
 REQUIREMENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                             'requirements.txt')
-INSTALL_TIMEOUT = 900
-
-
-def cache_dir():
-    base = os.environ.get('XDG_CACHE_HOME') or os.path.join(
-        pwd.getpwuid(os.getuid()).pw_dir, '.cache')
-    return os.path.join(base, 'cinder-backup-ext')
 
 
 def ensure(path=None):
     """The bin directory of the virtualenv, created or updated if needed."""
-    path = path or os.environ.get('CBE_KEY_SERVICES_VENV') or os.path.join(
-        cache_dir(), 'key-services-venv')
-    with open(REQUIREMENTS, 'rb') as f:
-        want = hashlib.sha256(f.read()).hexdigest()
-    stamp = os.path.join(path, '.cbe-installed')
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    # Test workers of one run may ask at the same time: one builds, the
-    # others wait for it and then find the stamp.
-    with open(path + '.lock', 'w') as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            with open(stamp) as f:
-                if f.read() == want:
-                    return os.path.join(path, 'bin')
-        except FileNotFoundError:
-            pass
-        python = os.path.join(path, 'bin', 'python')
-        if not os.path.exists(python):
-            procs.run([_base_python(), '-m', 'venv', '--clear', path],
-                      'creating %s' % path, 120)
-        procs.run([python, '-m', 'pip', 'install', '-q',
-                   '--disable-pip-version-check', '-r', REQUIREMENTS],
-                  'installing %s into %s' % (REQUIREMENTS, path),
-                  INSTALL_TIMEOUT)
-        with open(stamp, 'w') as f:
-            f.write(want)
-    return os.path.join(path, 'bin')
-
-
-def _base_python():
-    # A virtualenv made from the test virtualenv's python would chain the
-    # two, and the services would see this library's pins.
-    return getattr(sys, '_base_executable', sys.executable)
+    return tool_venv.ensure_venv(REQUIREMENTS, 'key-services-venv',
+                                 'CBE_KEY_SERVICES_VENV', path)

@@ -10,42 +10,51 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""A cached virtualenv for Keystone and tempest.
+"""Cached virtualenvs for the services and tools the tests run.
 
-Their requirements clash with the ones this library is tested with, so
-they live in a virtualenv of their own under a cache directory, built on
-first use (about a minute) and reused while its requirement list is
-unchanged.  The list is tests/functional/tempest-requirements.txt.
+Keystone, Barbican and tempest have requirements that clash with the ones
+this library is tested with, so each set lives in a virtualenv of its own
+under the user's cache directory, built on first use (about a minute, from
+PyPI) and reused while its requirement file is unchanged.  The cache is
+found through the password database rather than $HOME: Cinder's TestCase
+points $HOME at a fresh temporary directory for every test, and the point
+of the cache is to outlive the test run.
 """
 
 import hashlib
 import os
+import pwd
 import sys
 
 import fcntl
 
 from tests.functional.stack import procs
 
-REQUIREMENTS = os.path.join(os.path.dirname(os.path.dirname(
+TEMPEST_REQUIREMENTS = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), 'tempest-requirements.txt')
 INSTALL_TIMEOUT = 900
 
 
 def cache_dir():
     base = os.environ.get('XDG_CACHE_HOME') or os.path.join(
-        os.path.expanduser('~'), '.cache')
+        pwd.getpwuid(os.getuid()).pw_dir, '.cache')
     return os.path.join(base, 'cinder-backup-ext')
 
 
-def ensure(path=None):
-    """The bin directory of the tool virtualenv, created if needed."""
-    path = path or os.environ.get('CBE_TOOL_VENV') or os.path.join(
-        cache_dir(), 'tempest-venv')
-    with open(REQUIREMENTS, 'rb') as f:
+def ensure_venv(requirements, name, override_variable, path=None):
+    """The bin directory of a virtualenv with requirements installed.
+
+    It is cache_dir()/name unless path or the environment variable
+    override_variable names another place.
+    """
+    path = path or os.environ.get(override_variable) or os.path.join(
+        cache_dir(), name)
+    with open(requirements, 'rb') as f:
         want = hashlib.sha256(f.read()).hexdigest()
     stamp = os.path.join(path, '.cbe-installed')
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    # Two test workers may ask at once: one builds, the other waits.
+    # Test workers of one run may ask at the same time: one builds, the
+    # others wait for it and then find the stamp.
     with open(path + '.lock', 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -59,14 +68,21 @@ def ensure(path=None):
             procs.run([_base_python(), '-m', 'venv', '--clear', path],
                       'creating %s' % path, 120)
         procs.run([python, '-m', 'pip', 'install', '-q',
-                   '--disable-pip-version-check', '-r', REQUIREMENTS],
-                  'installing %s into %s' % (REQUIREMENTS, path),
+                   '--disable-pip-version-check', '-r', requirements],
+                  'installing %s into %s' % (requirements, path),
                   INSTALL_TIMEOUT)
         with open(stamp, 'w') as f:
             f.write(want)
     return os.path.join(path, 'bin')
 
 
+def ensure(path=None):
+    """The bin directory of the Keystone and tempest virtualenv."""
+    return ensure_venv(TEMPEST_REQUIREMENTS, 'tempest-venv', 'CBE_TOOL_VENV',
+                       path)
+
+
 def _base_python():
-    # A venv made from the test venv's python would chain the two.
+    # A virtualenv made from the test virtualenv's python would chain the
+    # two, and the services would see this library's pins.
     return getattr(sys, '_base_executable', sys.executable)
