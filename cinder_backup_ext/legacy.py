@@ -111,7 +111,9 @@ class LegacyBackups(object):
             objects = []
             for entry in metadata['objects']:
                 (object_name, info), = entry.items()
-                if not _PREFIX.match(object_name):
+                # '.' and '..' match the pattern but name directories.
+                if not _PREFIX.match(object_name) or \
+                        object_name in ('.', '..'):
                     raise ValueError('bad object name %r' % object_name)
                 offset, length = info['offset'], info['length']
                 if type(offset) is not int or type(length) is not int or \
@@ -138,10 +140,24 @@ class LegacyBackups(object):
         return item, plain
 
     def restore(self, chain, volume_file, volume_is_new,
-                on_step=lambda done: None):
+                on_step=lambda done: None, volume_bytes=None):
         """Restore chain (newest first) into volume_file; return the
-        volume metadata to put back, or None."""
+        volume metadata to put back, or None.
+
+        With volume_bytes, metadata placing an object past that many bytes
+        fails before anything is written: a damaged or forged offset must
+        not make the restore write beyond the volume's end.
+        """
         listed = [(backup,) + self.read_metadata(backup) for backup in chain]
+        if volume_bytes is not None:
+            for backup, objects, _meta in listed:
+                for object_name, offset, length, _codec, _md5 in objects:
+                    if offset + length > volume_bytes:
+                        raise self._damaged(
+                            backup, metadata_name(backup.service_metadata),
+                            'object %s ends at byte %d, past the %d bytes '
+                            'of the volume' % (object_name, offset + length,
+                                               volume_bytes))
         work = []
         covered = []
         for backup, objects, _meta in listed:

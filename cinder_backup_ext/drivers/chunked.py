@@ -351,6 +351,12 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         started = time.monotonic()
         segments, size, count = writer.run(
             volume_file, on_chunk=checker, on_progress=progress.update)
+        # The status is read at most once a second while the volume is
+        # read; a delete that came in since (and may have removed files
+        # under the writer, which recreates its directories) must not end
+        # in a manifest: a complete-looking backup nobody will keep.
+        if self._being_deleted(backup):
+            raise _Cancelled()
         volume_meta = (self.get_metadata(backup.volume_id)
                        if backup_metadata else None)
         chain = [backup.id] + (parent.manifest.chain if parent else [])
@@ -413,14 +419,18 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                 back_id=backup.id, vol_id=volume_id))
         checker(0)
         repo = repository.Repository(self.store)
+        volume_bytes = self._volume_bytes(volume_id)
         with concurrency.NativeWorkers(settings.threads) as workers:
             try:
                 if records.is_legacy(backup):
                     volume_meta = self._restore_legacy(
-                        chain, workers, volume_file, volume_is_new, checker)
+                        chain, workers, volume_file, volume_is_new, checker,
+                        volume_bytes)
                 else:
                     locations, manifests = self._read_manifests(
                         chain, workers, repo)
+                    self._check_fits(backup, manifests[0].size,
+                                     volume_id, volume_bytes)
                     reader = restore_job.RestoreReader(
                         repo, locations, manifests[0], workers,
                         settings.depth)
@@ -435,11 +445,35 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                 raise cinder_exception.BackupOperationError(
                     _('Metadata restore failed due to incompatible '
                       'version.'))
+            except (ValueError, TypeError, KeyError, AttributeError) as error:
+                # The stored metadata is Cinder's JSON as the backup found
+                # it; anything else was damaged on the share.  Cinder's
+                # parser fails with plain Python errors on it.
+                raise exception.BackupCorrupted(
+                    backup_id=backup.id, object=_('volume metadata'),
+                    reason=_('it is not Cinder\'s volume metadata: '
+                             '%(type)s: %(err)s')
+                    % {'type': type(error).__name__, 'err': error})
         LOG.info('Restore of backup %(id)s to volume %(vol)s done.',
                  {'id': backup.id, 'vol': volume_id})
 
+    def _volume_bytes(self, volume_id):
+        return self.db.volume_get(self.context, volume_id)['size'] * units.Gi
+
+    @staticmethod
+    def _check_fits(backup, size, volume_id, volume_bytes):
+        """A manifest claiming more bytes than the target volume has
+        (damaged, or written by someone who can write to the share) must
+        not make the restore write past the volume's end."""
+        if size > volume_bytes:
+            raise exception.BackupCorrupted(
+                backup_id=backup.id, object='manifest.json',
+                reason=_('it describes %(size)d bytes, volume %(vol)s has '
+                         '%(have)d') % {'size': size, 'vol': volume_id,
+                                        'have': volume_bytes})
+
     def _restore_legacy(self, chain, workers, volume_file, volume_is_new,
-                        checker):
+                        checker, volume_bytes):
         if not all(records.is_legacy(member) for member in chain):
             raise cinder_exception.InvalidBackup(
                 reason=_('backup %s mixes formats in its chain')
@@ -447,7 +481,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         # Cinder's objects can be gigabytes each: one at a time.
         reader = legacy.LegacyBackups(self.store, workers, 1)
         return reader.restore(chain, volume_file, volume_is_new,
-                              on_step=checker)
+                              on_step=checker, volume_bytes=volume_bytes)
 
     # --- delete, export, import ------------------------------------------
 

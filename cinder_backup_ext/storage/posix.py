@@ -34,6 +34,9 @@ from cinder_backup_ext.storage import base
 FILE_MODE = 0o660
 DIR_MODE = 0o770
 TEMP_MARK = '.tmp-'
+# Times a container is created again after a parent vanished under it
+# (see PosixStore.put_container).
+_VANISHED_PARENT_ATTEMPTS = 16
 
 
 def _fsync_directory(path):
@@ -117,18 +120,28 @@ class PosixStore(base.ObjectStore):
             # redirect writes elsewhere: the deepest existing directory
             # must resolve inside the root before anything is created
             # below it.
-            resolved = os.path.realpath(path)
-            if resolved != self.root and not resolved.startswith(
-                    self.root + os.sep):
-                raise exception.StorageError(
-                    'directory %s resolves outside the repository root %s'
-                    % (path, self.root))
+            self._check_inside(path)
         for directory in reversed(missing):
             try:
                 os.mkdir(directory, DIR_MODE)
             except FileExistsError:
                 continue
             os.chmod(directory, DIR_MODE)
+
+    def _check_inside(self, directory):
+        """Raise StorageError unless directory resolves inside the root.
+
+        Whoever can write to the share could plant a symbolic link in
+        place of a backup's directory or one of its parents; reads,
+        listings and deletes through it would reach files anywhere on the
+        backup host (a delete would remove them).
+        """
+        resolved = os.path.realpath(directory)
+        if resolved != self.root and not resolved.startswith(
+                self.root + os.sep):
+            raise exception.StorageError(
+                'directory %s resolves outside the repository root %s'
+                % (directory, self.root))
 
     @staticmethod
     def _is_directory(path):
@@ -141,19 +154,49 @@ class PosixStore(base.ObjectStore):
             return False
 
     def put_container(self, container):
-        self.make_directories(self._path(container))
+        """Create the container and its parents.
+
+        Hosts sharing a repository create and remove the same container
+        and fan-out directories: delete_container on one host removes a
+        parent that became empty while another host is creating a
+        directory below it.  The mkdir then fails with ENOENT, and the
+        walk starts again from what exists now.  Only here: below a
+        container nobody else removes anything, and a directory that
+        vanishes there went with its backup, which must fail the write.
+        """
+        path = self._path(container)
+        for attempt in range(_VANISHED_PARENT_ATTEMPTS):
+            try:
+                return self.make_directories(path)
+            except FileNotFoundError:
+                if attempt + 1 == _VANISHED_PARENT_ATTEMPTS:
+                    raise
 
     def get_object_writer(self, container, name):
         return _AtomicWriter(self, self._path(container, name))
 
     def get_object_reader(self, container, name):
+        path = self._path(container, name)
+        self._check_inside(os.path.dirname(path))
         try:
-            return open(self._path(container, name), 'rb')
+            # The driver never makes symbolic links; one in place of an
+            # object was planted, and must not be followed out of the
+            # repository.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             raise exception.ObjectNotFound('%s/%s' % (container, name))
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise exception.StorageError(
+                    '%s/%s is a symbolic link, not an object'
+                    % (container, name))
+            raise
+        return os.fdopen(fd, 'rb')
 
     def list_objects(self, container, prefix=''):
         top = self._path(container)
+        # os.walk follows a symbolic link given as its top (not below it).
+        self._check_inside(top)
         names = []
         for directory, subdirs, files in os.walk(top):
             subdirs.sort()
@@ -166,14 +209,19 @@ class PosixStore(base.ObjectStore):
         return sorted(names)
 
     def delete_object(self, container, name):
+        path = self._path(container, name)
+        # unlink never follows the last component; the directories above
+        # it must not lead out of the repository either.
+        self._check_inside(os.path.dirname(path))
         try:
-            os.unlink(self._path(container, name))
+            os.unlink(path)
         except FileNotFoundError:
             pass
 
     def delete_container(self, container):
         """Remove empty directories of the container, bottom up."""
         top = self._path(container)
+        self._check_inside(top)
         for directory, _subdirs, _files in os.walk(top, topdown=False):
             self._remove_if_empty(directory)
         parent = os.path.dirname(top)

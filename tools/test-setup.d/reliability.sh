@@ -1,0 +1,28 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+# shellcheck shell=bash
+
+# The reliability tests (tests/functional/reliability):
+#   mount (util-linux)   size-limited tmpfs repositories for the full-disk
+#                        tests, mounted as root
+# Everything else they use (hypothesis, a child cinder-backup host) comes
+# with the virtualenv.  Sourced by tools/test-setup.sh; installs only what
+# is missing.
+
+if command -v dpkg-query >/dev/null 2>&1; then
+    if ! dpkg-query -W -f '${Status}' mount 2>/dev/null \
+            | grep -q 'install ok installed'; then
+        apt_install mount
+    fi
+else
+    log "no dpkg here: the full-disk tests skip unless mount(8) is installed"
+fi
