@@ -113,7 +113,7 @@ class Checker(object):
             # The restore's own first step: every member's key, manifest
             # (and MAC) and the chain each records, checked against the DB.
             with self.tools.workers() as workers:
-                locations, manifests = self.tools.driver._read_manifests(
+                locations, manifests = self.tools.driver.read_chain_manifests(
                     chain, workers, repo)
         except (exception.BackupCorrupted, exception.BackupKeyError,
                 cinder_exception.InvalidBackup) as error:

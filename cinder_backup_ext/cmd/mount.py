@@ -123,7 +123,7 @@ def open_image(tools, backup, cache_objects):
     try:
         # The restore's own first step: keys, manifests, MACs and chains.
         with tools.workers() as workers:
-            locations, manifests = tools.driver._read_manifests(
+            locations, manifests = tools.driver.read_chain_manifests(
                 chain, workers, tools.repo)
     except (exception.BackupCorrupted, exception.BackupKeyError,
             cinder_exception.InvalidBackup) as error:

@@ -391,9 +391,14 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
 
     # --- restore ---------------------------------------------------------
 
-    def _read_manifests(self, chain, workers, repo):
-        """Every member's location and manifest, before any byte is
-        written: a missing key or damaged manifest fails here."""
+    def read_chain_manifests(self, chain, workers, repo):
+        """Every member's location and manifest, checked against the chain
+        of records (newest first) from the database.
+
+        Restore calls it before any byte is written, so a missing key or a
+        damaged manifest fails there; the operator tools (verify, mount)
+        use it too.
+        """
         keyring = keys.KeyRing(self.context)
         locations = [self._location(member, keyring) for member in chain]
         manifests = [workers.call(repo.read_manifest, location)
@@ -427,7 +432,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                         chain, workers, volume_file, volume_is_new, checker,
                         volume_bytes)
                 else:
-                    locations, manifests = self._read_manifests(
+                    locations, manifests = self.read_chain_manifests(
                         chain, workers, repo)
                     self._check_fits(backup, manifests[0].size,
                                      volume_id, volume_bytes)
