@@ -127,7 +127,9 @@ class LegacyBackups(object):
                                 % error)
         return objects, metadata.get('volume_meta')
 
-    def _fetch(self, item):
+    def fetch(self, item):
+        """Read, decompress and check one object; item is (backup, name,
+        length, codec, md5, parts).  Returns (item, plaintext)."""
         backup, object_name, length, codec_name, md5, parts = item
         stored = self._read(backup, object_name)
         try:
@@ -171,7 +173,7 @@ class LegacyBackups(object):
                     covered = _add(covered, offset, offset + length)
         work.sort(key=lambda item: item[5][0][2])
         for item, plain in concurrency.ordered_map(
-                self.workers, self._fetch, work, self.depth):
+                self.workers, self.fetch, work, self.depth):
             view = memoryview(plain)
             for low, high, volume_offset in item[5]:
                 self._write(volume_file, volume_offset, view[low:high],

@@ -179,8 +179,8 @@ class Checker(object):
                     if self.deep:
                         # The restore path's own read: decompress, length
                         # and MD5 of the plaintext.
-                        reader._fetch((member, name, length, codec_name,
-                                       md5, None))
+                        reader.fetch((member, name, length, codec_name,
+                                      md5, None))
                     elif not store.exists(member.container, name):
                         raise repository.damaged(
                             member.id, member.container, name,
