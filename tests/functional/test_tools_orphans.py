@@ -182,7 +182,11 @@ class OrphansTestCase(testtools.TestCase):
         self.assertEqual(lost, record['id'])
         self.assertEqual('backups', record['container'])
         self.assertEqual('cinder_backup_ext:2', record['service_metadata'])
-        self.assertEqual({'repository_format': 2}, record['driver_info'])
+        # What the driver's export_record gives: import_record needs the
+        # location before Cinder's manager copies the record's fields in.
+        self.assertEqual({'repository_format': 2, 'container': 'backups',
+                          'service_metadata': 'cinder_backup_ext:2'},
+                         record['driver_info'])
         self.assertTrue(finding['import']['command'].startswith(
             'cinder backup-import %s ' % tools_fixture.OUR_DRIVER))
 
