@@ -22,6 +22,7 @@ no logging.
 """
 
 import os
+import threading
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,6 +36,8 @@ NONCE_BYTES = 12
 TAG_BYTES = 16
 
 _LABEL = b'cinder-backup-ext/2 '
+# Per-thread output buffer of seal().
+_scratch = threading.local()
 
 
 class DecryptionError(ValueError):
@@ -70,9 +73,27 @@ class BackupCipher(object):
                                     name, offset)).encode('utf-8')
 
     def seal(self, name, offset, data):
+        """nonce || ciphertext || tag of data.
+
+        The result lives in a buffer of the calling thread, reused by its
+        next seal: write it out before sealing again.  A fresh 4 MiB result
+        per object would cost a page fault per page (freed big blocks go
+        back to the kernel), which made encrypted backups a third slower.
+        """
         nonce = os.urandom(NONCE_BYTES)
-        return nonce + self._aead.encrypt(
-            nonce, data, self._associated_data(name, offset))
+        aad = self._associated_data(name, offset)
+        encrypt_into = getattr(self._aead, 'encrypt_into', None)
+        if encrypt_into is None:
+            # cryptography releases without encrypt_into.
+            return nonce + self._aead.encrypt(nonce, data, aad)
+        size = NONCE_BYTES + len(data) + TAG_BYTES
+        buffer = getattr(_scratch, 'buffer', None)
+        if buffer is None or len(buffer) < size:
+            buffer = _scratch.buffer = bytearray(size)
+        view = memoryview(buffer)
+        view[:NONCE_BYTES] = nonce
+        encrypt_into(nonce, data, aad, view[NONCE_BYTES:size])
+        return view[:size]
 
     def open(self, name, offset, stored):
         if len(stored) < NONCE_BYTES + TAG_BYTES:

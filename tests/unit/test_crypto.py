@@ -26,7 +26,9 @@ class CipherTest(testtools.TestCase):
         super().setUp()
         self.key = os.urandom(32)
         self.cipher = crypto.BackupCipher('b1', 'key-1', self.key)
-        self.stored = self.cipher.seal('data/00000/00000001', 4096, b'secret')
+        # seal() returns a view of a reused buffer: keep a copy.
+        self.stored = bytes(self.cipher.seal('data/00000/00000001', 4096,
+                                             b'secret'))
 
     def test_round_trip(self):
         self.assertEqual(b'secret', self.cipher.open('data/00000/00000001',
@@ -47,7 +49,8 @@ class CipherTest(testtools.TestCase):
                           'data/00000/00000001', 4096, self.stored)
 
     def test_nonce_is_fresh_for_every_object(self):
-        again = self.cipher.seal('data/00000/00000001', 4096, b'secret')
+        again = bytes(self.cipher.seal('data/00000/00000001', 4096,
+                                       b'secret'))
         self.assertNotEqual(self.stored, again)
 
     def test_derived_keys_differ_and_are_not_the_master(self):
@@ -55,6 +58,15 @@ class CipherTest(testtools.TestCase):
                    for p in ('objects', 'fingerprints', 'manifest')}
         self.assertEqual(3, len(derived))
         self.assertNotIn(self.key, derived)
+
+    def test_sealed_result_is_valid_until_the_next_seal(self):
+        first = self.cipher.seal('data/00000/00000002', 0, b'a' * 100)
+        copy = bytes(first)
+        self.assertEqual(b'a' * 100, self.cipher.open('data/00000/00000002',
+                                                      0, first))
+        self.cipher.seal('data/00000/00000003', 0, b'b' * 50)
+        self.assertEqual(b'a' * 100, self.cipher.open('data/00000/00000002',
+                                                      0, copy))
 
     def test_repr_shows_no_key(self):
         self.assertNotIn(self.key.hex(), repr(self.cipher))
