@@ -16,14 +16,17 @@ The same generated volume is backed up in full, changed by 1%, backed up
 incrementally and the incremental restored into a new volume, by Cinder's
 cinder.backup.drivers.posix.PosixBackupDriver and by this library's
 driver, with the same compression, in one process (eventlet monkey
-patched, as cinder-backup runs, unless --no-eventlet).  The order of the
-drivers alternates from phase to phase so that neither always runs on a
-warmer cache.  Prints seconds, MiB/s, the ratio Cinder / ours, the peak
-resident memory during each operation and the bytes stored.
+patched, as cinder-backup runs, unless --no-eventlet).  Every operation
+runs --repeat times, the order of the drivers reversed every other time
+so that none always runs on a warmer cache, and the medians are reported:
+seconds, MiB/s, the ratio Cinder / ours, CPU seconds, the peak resident
+memory of the process and the bytes stored.
 """
 
+import collections
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -35,6 +38,7 @@ from cinder_backup_ext.cmd import volumes
 
 MiB = volumes.MiB
 DEFAULT_SEED = 20240601
+WARM_UP_MIB = 64
 DESCRIPTION = __doc__.split('\n\n', 1)[1]
 
 
@@ -47,7 +51,21 @@ class Variant(object):
         self.options = dict(options or {})
         self.baseline = baseline
         self.backups = {}
-        self.results = {}
+        self.runs = collections.defaultdict(list)
+
+    @property
+    def results(self):
+        """Per phase: median seconds and CPU over the repetitions, the
+        highest peak RSS, and the bytes the first run stored."""
+        summary = {}
+        for phase, runs in self.runs.items():
+            summary[phase] = {
+                'seconds': statistics.median(r['seconds'] for r in runs),
+                'cpu': statistics.median(r['cpu'] for r in runs),
+                'peak_rss': max(r['peak_rss'] for r in runs),
+                'stored': runs[0].get('stored'),
+            }
+        return summary
 
 
 def add_arguments(parser):
@@ -61,6 +79,10 @@ def add_arguments(parser):
                         default='all',
                         help='run only one side, e.g. to measure the memory '
                              'of a large volume (default: %(default)s)')
+    parser.add_argument('--repeat', type=int, default=3, metavar='N',
+                        help='run every operation N times, alternating the '
+                             'order of the drivers, and report medians '
+                             '(default: %(default)s)')
     parser.add_argument('--set', action='append', default=[],
                         metavar='OPTION=VALUE', dest='options',
                         help='an option for this library\'s driver only, '
@@ -152,10 +174,10 @@ class Bench(object):
         self.out.write(text + '\n')
         self.out.flush()
 
-    def _configure(self, cinder, variant):
+    def _configure(self, cinder, variant, repository='repository-'):
         from oslo_config import cfg
         cfg.CONF.set_override('backup_posix_path', os.path.join(
-            self.workdir, 'repository-' + variant.name))
+            self.workdir, repository + variant.name))
         cfg.CONF.set_override('backup_compression_algorithm',
                               self.args.compression)
         cfg.CONF.set_override('backup_encryption_enabled', False)
@@ -169,18 +191,23 @@ class Bench(object):
             self.workdir, 'repository-' + variant.name))[0]
 
     def _measure(self, variant, phase, operation):
+        # Dirty pages of the previous operation would otherwise be written
+        # back during this one and be charged to it.
+        os.sync()
         with RssSampler() as sampler:
+            rss_before = sampler.peak
             started = time.monotonic()
             cpu_before = _cpu_seconds()
             result = operation()
             cpu = _cpu_seconds() - cpu_before
             seconds = time.monotonic() - started
-        variant.results[phase] = {'seconds': seconds, 'cpu': cpu,
-                                  'peak_rss': sampler.peak}
-        self.say('  %-8s %-12s %7.2f s  %8.1f MiB/s  CPU %5.2f s  peak RSS '
-                 '%s' % (variant.name, phase, seconds,
-                         self.size / MiB / seconds, cpu,
-                         progress.format_bytes(sampler.peak)))
+        variant.runs[phase].append({'seconds': seconds, 'cpu': cpu,
+                                    'peak_rss': sampler.peak})
+        self.say('  %-8s %-12s %7.2f s  %8.1f MiB/s  CPU %5.2f s  RSS %s '
+                 'before, peak %s' % (
+                     variant.name, phase, seconds, self.size / MiB / seconds,
+                     cpu, progress.format_bytes(rss_before),
+                     progress.format_bytes(sampler.peak)))
         return result
 
     def _backup(self, cinder, volume, variant, phase, parent=None):
@@ -188,7 +215,7 @@ class Bench(object):
         before = self._stored(variant)
         backup = self._measure(variant, phase, lambda: cinder.backup(
             volume, self.volume_path, phase, _Silent(), parent=parent))
-        variant.results[phase]['stored'] = self._stored(variant) - before
+        variant.runs[phase][-1]['stored'] = self._stored(variant) - before
         variant.backups[phase] = backup
 
     def _restore(self, cinder, variant, expected):
@@ -227,19 +254,52 @@ class Bench(object):
             'eventlet (monkey patched, as cinder-backup)'
             if cmd_main.eventlet_active() else 'native', os.cpu_count()))
         self.say()
+        self._warm_up(cinder)
         volumes.generate_volume(self.volume_path, self.size, self.args.seed)
         volume = cinder.create_volume('bench', self.size)
-        order = list(self.variants)
-        for variant in order:
-            self._backup(cinder, volume, variant, 'full')
+        for order in self._orders():
+            for variant in order:
+                self._backup(cinder, volume, variant, 'full')
         volumes.change_volume(self.volume_path, self.size, self.args.seed)
-        for variant in reversed(order):
-            self._backup(cinder, volume, variant, 'incremental',
-                         parent=variant.backups['full'])
-        for variant in order:
-            self._restore(cinder, variant, self.volume_path)
+        for order in self._orders():
+            for variant in order:
+                self._backup(cinder, volume, variant, 'incremental',
+                             parent=variant.backups['full'])
+        for order in self._orders():
+            for variant in order:
+                self._restore(cinder, variant, self.volume_path)
         self.report()
         return 0
+
+    def _orders(self):
+        """The drivers' order for each repetition: reversed every other
+        time, so that none always runs on the warmest cache."""
+        for repetition in range(self.args.repeat):
+            yield (self.variants if repetition % 2 == 0
+                   else list(reversed(self.variants)))
+
+    def _warm_up(self, cinder):
+        """Each driver backs up and restores a small volume, untimed.
+
+        cinder-backup is a long-running service: first-use costs (imports,
+        thread pools, memory arenas the process grows once) are not what
+        one backup costs, and would otherwise land on whichever driver
+        happens to run first.
+        """
+        path = os.path.join(self.workdir, 'warm-up.img')
+        size = WARM_UP_MIB * MiB
+        volumes.generate_volume(path, size, self.args.seed)
+        volume = cinder.create_volume('warm-up', size)
+        for variant in self.variants:
+            self._configure(cinder, variant, repository='warm-up-')
+            backup = cinder.backup(volume, path, 'warm-up', _Silent())
+            target = cinder.create_volume('warm-up-target', size,
+                                          status='restoring-backup')
+            with open(self.target_path, 'wb') as f:
+                f.truncate(size)
+            cinder.restore(backup, target, self.target_path, _Silent())
+        os.unlink(path)
+        os.unlink(self.target_path)
 
     def _encryption_cost(self):
         by_name = {v.name: v for v in self.variants}
