@@ -35,10 +35,10 @@ generation the failed call used, so that of many threads failing together
 only the first remounts and the others just retry on the new generation.
 """
 
-from cinder_backup_ext.storage import base
+from cinder_backup_ext.storage import wrapper
 
 
-class FailoverStore(base.ObjectStore):
+class FailoverStore(wrapper.WrappingStore):
 
     def __init__(self, connection, max_recoveries):
         self._connection = connection
@@ -60,34 +60,5 @@ class FailoverStore(base.ObjectStore):
                 recoveries += 1
                 self._connection.recover(generation, error)
 
-    def put_container(self, container):
-        return self._call('put_container', container)
-
-    def put_object(self, container, name, data):
-        return self._call('put_object', container, name, data)
-
-    def get_object(self, container, name):
-        return self._call('get_object', container, name)
-
-    def list_objects(self, container, prefix=''):
-        return self._call('list_objects', container, prefix)
-
-    def delete_object(self, container, name):
-        return self._call('delete_object', container, name)
-
-    def delete_container(self, container):
-        return self._call('delete_container', container)
-
-    def object_size(self, container, name):
-        return self._call('object_size', container, name)
-
-    def exists(self, container, name):
-        return self._call('exists', container, name)
-
-    def get_object_writer(self, container, name):
-        return self._connection.current()[1].get_object_writer(
-            container, name)
-
-    def get_object_reader(self, container, name):
-        return self._connection.current()[1].get_object_reader(
-            container, name)
+    def _streams(self):
+        return self._connection.current()[1]

@@ -26,7 +26,7 @@ import os
 import threading
 
 from cinder_backup_ext.drivers import posix
-from cinder_backup_ext.storage import base
+from cinder_backup_ext.storage import wrapper
 from cinder_backup_ext.storage import posix as posix_store
 
 MODES = ('before', 'after', 'persistent', 'truncate', 'flip')
@@ -52,7 +52,7 @@ class FaultPlan(object):
         return OSError(self.errnum, os.strerror(self.errnum), what)
 
 
-class FaultyStore(base.ObjectStore):
+class FaultyStore(wrapper.WrappingStore):
 
     def __init__(self, inner, plan):
         self.inner = inner
@@ -80,35 +80,8 @@ class FaultyStore(base.ObjectStore):
             return bytes(flipped)
         return result
 
-    def put_container(self, container):
-        return self._call('put_container', container)
-
-    def put_object(self, container, name, data):
-        return self._call('put_object', container, name, data)
-
-    def get_object(self, container, name):
-        return self._call('get_object', container, name)
-
-    def list_objects(self, container, prefix=''):
-        return self._call('list_objects', container, prefix)
-
-    def delete_object(self, container, name):
-        return self._call('delete_object', container, name)
-
-    def delete_container(self, container):
-        return self._call('delete_container', container)
-
-    def object_size(self, container, name):
-        return self._call('object_size', container, name)
-
-    def exists(self, container, name):
-        return self._call('exists', container, name)
-
-    def get_object_writer(self, container, name):
-        return self.inner.get_object_writer(container, name)
-
-    def get_object_reader(self, container, name):
-        return self.inner.get_object_reader(container, name)
+    def _streams(self):
+        return self.inner
 
 
 class FaultyPosixDriver(posix.PosixBackupDriver):
