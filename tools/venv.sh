@@ -14,6 +14,7 @@
 # both need, in .venv at the top of the checkout.
 #
 #   ensure_base_packages     python3 venv support, headers, a C compiler, git
+#   missing_debian_packages PKG...  those of PKG... not installed
 #   ensure_venv REQFILE...   create or reuse .venv; install the requirement
 #                            files and the project (editable) when they
 #                            changed since the last install
@@ -81,6 +82,21 @@ apt_install() {
     fi
     rm -f "$output"
     return "$status"
+}
+
+# The Debian packages among the arguments that are not installed; empty
+# where dpkg is not there to ask (such a host installs them by other means,
+# and the tests that need them say so).
+missing_debian_packages() {
+    local package missing=()
+    command -v dpkg-query >/dev/null 2>&1 || return 0
+    for package in "$@"; do
+        if ! dpkg-query -W -f '${Status}' "$package" 2>/dev/null \
+                | grep -q 'install ok installed'; then
+            missing+=("$package")
+        fi
+    done
+    echo "${missing[@]}"
 }
 
 ensure_base_packages() {

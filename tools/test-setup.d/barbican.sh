@@ -18,17 +18,5 @@
 # the tests build on first use.  Sourced by tools/test-setup.sh; installs
 # only what is missing.
 
-barbican_missing_packages() {
-    if ! dpkg-query -W -f '${Status}' cryptsetup-bin 2>/dev/null \
-            | grep -q 'install ok installed'; then
-        echo cryptsetup-bin
-    fi
-}
-
-if command -v dpkg-query >/dev/null 2>&1; then
-    # shellcheck disable=SC2046
-    apt_install $(barbican_missing_packages)
-else
-    log "no dpkg here: the LUKS volume test skips unless cryptsetup is" \
-        "installed by other means"
-fi
+# shellcheck disable=SC2046
+apt_install $(missing_debian_packages cryptsetup-bin)

@@ -18,21 +18,5 @@
 #   fuse3                         libfuse3 for that stand-in (mfusepy)
 # Sourced by tools/test-setup.sh; installs only what is missing.
 
-nfs_missing_packages() {
-    local package missing=()
-    for package in nfs-ganesha nfs-ganesha-vfs nfs-common fuse3; do
-        if ! dpkg-query -W -f '${Status}' "$package" 2>/dev/null \
-                | grep -q 'install ok installed'; then
-            missing+=("$package")
-        fi
-    done
-    echo "${missing[@]}"
-}
-
-if command -v dpkg-query >/dev/null 2>&1; then
-    # shellcheck disable=SC2046
-    apt_install $(nfs_missing_packages)
-else
-    log "no dpkg here: the NFS functional tests skip unless nfs-ganesha," \
-        "mount.nfs and libfuse3 are installed by other means"
-fi
+# shellcheck disable=SC2046
+apt_install $(missing_debian_packages nfs-ganesha nfs-ganesha-vfs nfs-common fuse3)

@@ -18,11 +18,5 @@
 # with the virtualenv.  Sourced by tools/test-setup.sh; installs only what
 # is missing.
 
-if command -v dpkg-query >/dev/null 2>&1; then
-    if ! dpkg-query -W -f '${Status}' mount 2>/dev/null \
-            | grep -q 'install ok installed'; then
-        apt_install mount
-    fi
-else
-    log "no dpkg here: the full-disk tests skip unless mount(8) is installed"
-fi
+# shellcheck disable=SC2046
+apt_install $(missing_debian_packages mount)

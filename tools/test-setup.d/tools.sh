@@ -18,21 +18,5 @@
 #   mount      mount and umount (util-linux), for the read-only loop mount
 # Sourced by tools/test-setup.sh; installs only what is missing.
 
-tools_missing_packages() {
-    local package missing=()
-    for package in e2fsprogs fuse3 mount; do
-        if ! dpkg-query -W -f '${Status}' "$package" 2>/dev/null \
-                | grep -q 'install ok installed'; then
-            missing+=("$package")
-        fi
-    done
-    echo "${missing[@]}"
-}
-
-if command -v dpkg-query >/dev/null 2>&1; then
-    # shellcheck disable=SC2046
-    apt_install $(tools_missing_packages)
-else
-    log "no dpkg here: the mount test skips unless mkfs.ext4, debugfs and" \
-        "libfuse3 are installed by other means"
-fi
+# shellcheck disable=SC2046
+apt_install $(missing_debian_packages e2fsprogs fuse3 mount)
