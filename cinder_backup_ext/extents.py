@@ -15,6 +15,8 @@
 Pure functions over manifest.Extent; no I/O.
 """
 
+import itertools
+
 from cinder_backup_ext import manifest
 
 
@@ -39,10 +41,14 @@ def append(extents, extent):
     extents.append(extent)
 
 
-def clip(extents, start, end):
-    """The parts of sorted, contiguous extents inside [start, end)."""
+def clip(extents, start, end, first=0):
+    """The parts of sorted, contiguous extents inside [start, end).
+
+    first is where to start looking, when the caller knows (by bisecting
+    the extents' offsets) that no earlier extent reaches start.
+    """
     clipped = []
-    for extent in extents:
+    for extent in itertools.islice(extents, first, None):
         extent_end = extent.offset + extent.length
         if extent_end <= start:
             continue

@@ -39,14 +39,16 @@ class ParentView(object):
         return self.manifest.block_size
 
     def _index(self, number):
-        index = self._cache.get(number)
-        if index is None:
+        """The segment index and the offsets of its extents."""
+        cached = self._cache.get(number)
+        if cached is None:
             index = self._load_index(self.manifest.segments[number])
             # Access is sequential: the previous segment can go.
             for old in [n for n in self._cache if n < number - 1]:
                 del self._cache[old]
-            self._cache[number] = index
-        return index
+            cached = self._cache[number] = (
+                index, [extent.offset for extent in index.extents])
+        return cached
 
     def lookup(self, start, end):
         """(fingerprints, extents) of the parent within [start, end).
@@ -63,12 +65,17 @@ class ParentView(object):
         number = bisect.bisect_right(self._starts, start) - 1
         position = start
         while position < end:
-            index = self._index(number)
+            index, offsets = self._index(number)
             high = min(end, index.end)
             first = (position - index.offset) // block_size
             last = -(-(high - index.offset) // block_size)
             prints.append(index.fingerprints[first * _FP:last * _FP])
-            found.extend(extent_ops.clip(index.extents, position, high))
+            # Bisect to the extent holding position: scanning from the
+            # segment's start for every chunk would be quadratic in the
+            # number of extents of a fragmented parent.
+            found.extend(extent_ops.clip(
+                index.extents, position, high,
+                max(0, bisect.bisect_right(offsets, position) - 1)))
             position = high
             number += 1
         return b''.join(prints), extent_ops.inherit(found)
