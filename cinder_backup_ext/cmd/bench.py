@@ -142,14 +142,6 @@ def _cpu_seconds():
     return times.user + times.system
 
 
-class _Silent(object):
-    """A progress phase that shows nothing: timings must not include
-    terminal output."""
-
-    def advance_to(self, done):
-        pass
-
-
 class Bench(object):
     def __init__(self, args, workdir, out=None):
         self.args = args
@@ -214,7 +206,7 @@ class Bench(object):
         self._configure(cinder, variant)
         before = self._stored(variant)
         backup = self._measure(variant, phase, lambda: cinder.backup(
-            volume, self.volume_path, phase, _Silent(), parent=parent))
+            volume, self.volume_path, phase, parent=parent))
         variant.runs[phase][-1]['stored'] = self._stored(variant) - before
         variant.backups[phase] = backup
 
@@ -225,8 +217,7 @@ class Bench(object):
         with open(self.target_path, 'wb') as f:
             f.truncate(self.size)
         self._measure(variant, 'restore', lambda: cinder.restore(
-            variant.backups['incremental'], target, self.target_path,
-            _Silent()))
+            variant.backups['incremental'], target, self.target_path))
         mismatch = volumes.compare_files(expected, self.target_path)
         if mismatch is not None:
             raise harness.HarnessError(
@@ -292,12 +283,12 @@ class Bench(object):
         volume = cinder.create_volume('warm-up', size)
         for variant in self.variants:
             self._configure(cinder, variant, repository='warm-up-')
-            backup = cinder.backup(volume, path, 'warm-up', _Silent())
+            backup = cinder.backup(volume, path, 'warm-up')
             target = cinder.create_volume('warm-up-target', size,
                                           status='restoring-backup')
             with open(self.target_path, 'wb') as f:
                 f.truncate(size)
-            cinder.restore(backup, target, self.target_path, _Silent())
+            cinder.restore(backup, target, self.target_path)
         os.unlink(path)
         os.unlink(self.target_path)
 

@@ -37,21 +37,23 @@ IN_MEMORY_KEY_MANAGER = (
 
 
 class CountingFile(object):
-    """A volume file proxy that reports its position to a progress phase.
+    """A volume file proxy that reports its position to a progress phase
+    (if it is given one).
 
     Progress follows the highest offset reached, not bytes moved, because
     a restore to a new volume seeks over zero ranges instead of writing
     them.  It runs inside tpool's native threads, so it must not log.
     """
 
-    def __init__(self, fileobj, phase):
+    def __init__(self, fileobj, phase=None):
         self._file = fileobj
         self._phase = phase
         self.bytes_read = 0
         self.bytes_written = 0
 
     def _moved(self):
-        self._phase.advance_to(self._file.tell())
+        if self._phase is not None:
+            self._phase.advance_to(self._file.tell())
 
     def read(self, size=-1):
         data = self._file.read(size)
@@ -210,7 +212,7 @@ class Cinder(object):
         volume.create()
         return volume
 
-    def backup(self, volume, path, name, phase, parent=None):
+    def backup(self, volume, path, name, phase=None, parent=None):
         from cinder.db import api as db_api
         from cinder import objects
         from cinder.objects import fields
@@ -239,7 +241,7 @@ class Cinder(object):
             db_api.backup_add_dependent(self.context, parent.id)
         return backup
 
-    def restore(self, backup, target_volume, path, phase):
+    def restore(self, backup, target_volume, path, phase=None):
         """Restore into ``path``, a new volume: zero-filled, full size."""
         from cinder.objects import fields
         from cinder import utils

@@ -29,6 +29,7 @@ import threading
 
 import testtools
 
+from tests import checksums
 from tests.functional.stack import cinder_stack
 from tests.functional.stack import openstack_cli
 
@@ -93,11 +94,7 @@ class BackupCliTests(object):
 
     def digest(self, volume_id):
         path = self.stack.volume_path(volume_id)
-        sha = hashlib.sha256()
-        with open(path, 'rb') as f:
-            for chunk in iter(lambda: f.read(8 * MiB), b''):
-                sha.update(chunk)
-        return os.path.getsize(path), sha.hexdigest()
+        return os.path.getsize(path), checksums.sha256_file(path)
 
     def backup(self, volume_id, *options):
         backup = self.cli.backup_volume(

@@ -18,7 +18,6 @@ mount namespaces, see nfs_fixtures).  Data is checked by hashing files;
 the repository is inspected directly in the export directory.
 """
 
-import hashlib
 import os
 import random
 import signal
@@ -29,6 +28,7 @@ from testtools import content
 
 from cinder_backup_ext import remotefs
 from cinder_backup_ext import share_marker
+from tests import checksums
 from tests.functional import nfs_fixtures
 
 MiB = 1024 * 1024
@@ -41,10 +41,6 @@ def volume_bytes(size, seed):
     quarter = size // 4
     text = bytes(rng.choice(b'ACGT') for _ in range(4096)) * (quarter // 4096)
     return (rng.randbytes(2 * quarter) + bytes(quarter) + text)[:size]
-
-
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
 
 
 class NFSTestCase(testtools.TestCase):
@@ -135,7 +131,8 @@ class TestBackupRestoreThroughEachAddress(NFSTestCase):
                 {'op': 'restore', 'backup_id': backup_id, 'target': target},
             ], log=self.log_host)
             self.assertStepOk(results[0])
-            self.assertEqual(sha256(data), results[0]['sha256'])
+            self.assertEqual(checksums.sha256_bytes(data),
+                             results[0]['sha256'])
         self.assertEqual(2, len(self.manifests()))
         marker = share_marker.read_marker(self.export)
         self.assertIsNotNone(marker, 'no share marker at the export root')
@@ -171,7 +168,7 @@ class TestFailover(NFSTestCase):
              'target': target},
         ], log=self.log_host)
         self.assertStepOk(results[0])
-        self.assertEqual(sha256(data), results[0]['sha256'])
+        self.assertEqual(checksums.sha256_bytes(data), results[0]['sha256'])
         self.assertEqual('%s:/backups' % survivor.address,
                          results[0]['mounted'])
         report = ('failover timeline (%s, %d MiB volume): server %s '
@@ -289,5 +286,5 @@ class TestSecondBackupHost(NFSTestCase):
         self.assertEqual('%s:/backups' % self.addresses[0], made['mounted'])
         self.assertEqual('%s:/backups' % self.addresses[1],
                          results[0]['mounted'])
-        self.assertEqual(sha256(data), results[0]['sha256'])
+        self.assertEqual(checksums.sha256_bytes(data), results[0]['sha256'])
         self.assertEqual([], self.manifests())

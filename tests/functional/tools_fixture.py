@@ -146,11 +146,6 @@ class _Hang(object):
                 patcher.original('time').sleep(60)
 
 
-class _Quiet(object):
-    def advance_to(self, done):
-        pass
-
-
 def _is_our_backup(conf, backup):
     # Cinder's manager refuses to restore or delete a backup whose
     # `service` names another driver; use its own check.
@@ -200,7 +195,7 @@ def _child(argv):
         parent = (objects.Backup.get_by_id(cinder.context, args.parent)
                   if args.parent else None)
         phase = (_Hang(args.hang_at, args.marker) if args.action == 'hang'
-                 else _Quiet())
+                 else None)
         made = [cinder.backup(volume, args.volume, 'tools-backup', phase,
                               parent=parent).id for _ in range(args.count)]
         result = {'backup': made[0], 'backups': made, 'volume': volume.id}
@@ -210,7 +205,7 @@ def _child(argv):
         target = cinder.create_volume('tools-restored',
                                       os.path.getsize(args.target),
                                       status='restoring-backup')
-        cinder.restore(backup, target, args.target, _Quiet())
+        cinder.restore(backup, target, args.target)
     elif args.action == 'delete':
         for backup_id in args.backup:
             backup = objects.Backup.get_by_id(cinder.context, backup_id)

@@ -25,7 +25,6 @@ data/ subtree for this library's format, or Cinder's flat prefix-named
 objects) but nothing about how the engine works.
 """
 
-import hashlib
 import io
 import os
 import random
@@ -43,6 +42,8 @@ from cinder.tests.unit import fake_constants as fake
 from cinder.tests.unit import test
 from cinder import utils as cinder_utils
 from cinder.volume import volume_utils
+
+from tests import checksums
 
 _native_thread = patcher.original('_thread')
 _native_threading = patcher.original('threading')
@@ -72,16 +73,8 @@ def compressible_bytes(size, seed):
     return random_bytes(size, seed).translate(_LETTERS)
 
 
-def sha256_bytes(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(units.Mi), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
+sha256_bytes = checksums.sha256_bytes
+sha256_file = checksums.sha256_file
 
 
 def tree_files(root):

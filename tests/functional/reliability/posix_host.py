@@ -38,13 +38,14 @@ fork) and eventlet's poll hub keeps no kernel state that parent and child
 would share.
 """
 
-import hashlib
 import itertools
 import json
 import os
 import signal
 import sys
 import traceback
+
+from tests import checksums
 
 DRIVER = 'cinder_backup_ext.drivers.posix.PosixBackupDriver'
 
@@ -90,19 +91,6 @@ class CrashingOs(object):
                 os.kill(os.getpid(), signal.SIGKILL)
             return value(*args, **kwargs)
         return counted
-
-
-class NullPhase(object):
-    def advance_to(self, position):
-        pass
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def configure(spec):
@@ -185,7 +173,7 @@ class Host(object):
         finally:
             backup.status = self.fields.BackupStatus.AVAILABLE
             backup.save()
-        result['sha256'] = sha256_file(target)
+        result['sha256'] = checksums.sha256_file(target)
         os.unlink(target)
 
     def step_delete(self, step, result):

@@ -20,7 +20,6 @@ every restore is exact, every backup that completed stays complete, and
 deleting everything leaves an empty repository.
 """
 
-import hashlib
 import json
 import os
 import subprocess
@@ -29,6 +28,7 @@ import sys
 import fixtures
 import testtools
 
+from tests import checksums
 from tests.functional.reliability import figures
 from tests.functional.reliability import host_client
 from tests.functional.reliability import repo_check
@@ -36,10 +36,6 @@ from tests.unit import driver_base as base
 
 OBJ = base.OBJECT_SIZE
 SEED = 20261123
-
-
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
 
 
 def _shm_dir(test):
@@ -100,7 +96,7 @@ class TwoHostsTest(testtools.TestCase):
                                                             round_))
         with open(path, 'wb') as f:
             f.write(data)
-        return path, sha256(data)
+        return path, checksums.sha256_bytes(data)
 
     def test_two_hosts_on_one_share(self):
         kept = [dict() for _ in self.hosts]     # name -> (id, sha)
@@ -207,7 +203,7 @@ class ThreadsTest(testtools.TestCase):
         path = os.path.join(self.tmp, name + '.img')
         with open(path, 'wb') as f:
             f.write(data)
-        self.expected[name] = (sha256(data), size)
+        self.expected[name] = (checksums.sha256_bytes(data), size)
         return path
 
     def backup(self, name, seed, parent=None):

@@ -28,7 +28,6 @@ points; the figures line names both, so a failure is reproducible.
 """
 
 import collections
-import hashlib
 import json
 import os
 import random
@@ -36,6 +35,7 @@ import random
 import fixtures
 import testtools
 
+from tests import checksums
 from tests.functional import cli
 from tests.functional.reliability import figures
 from tests.functional.reliability import host_client
@@ -53,10 +53,6 @@ MAX_CHAIN = 3
 KEPT_DEBRIS_RUNS = 8
 # Storage calls of a backup before the first one is measured.
 FIRST_GUESS = {'full': 200, 'incremental': 80}
-
-
-def sha256(data):
-    return hashlib.sha256(bytes(data)).hexdigest()
 
 
 class Kept(object):
@@ -107,7 +103,7 @@ class CrashTest(testtools.TestCase):
         path = os.path.join(self.tmp, '%s.img' % name)
         with open(path, 'wb') as f:
             f.write(self.volume)
-        return path, sha256(self.volume)
+        return path, checksums.sha256_bytes(self.volume)
 
     # --- steps ----------------------------------------------------------
 
