@@ -17,8 +17,8 @@ unchanged (same fingerprint as the parent), zero or new data, storing the new
 data of a chunk as one object, and writing segment indexes and, last, the
 manifest.  A full backup is an incremental against nothing.  Reading runs in
 the caller's thread; fingerprinting, compression and writes run on native
-workers, depth chunks at a time, so memory is bounded by
-depth x object size whatever the volume size.
+workers, depth chunks at a time, in reused buffers: memory is a few object
+sizes per thread and per chunk in flight, whatever the volume size.
 """
 
 import collections
@@ -27,6 +27,7 @@ from cinder_backup_ext import concurrency
 from cinder_backup_ext import extents as extent_ops
 from cinder_backup_ext import fingerprint
 from cinder_backup_ext import manifest
+from cinder_backup_ext import sealing
 
 _FP = fingerprint.SIZE
 # Segment indexes cover this many objects' worth of the volume each.
@@ -104,6 +105,7 @@ class BackupWriter(object):
                                        if parent is not None
                                        else fingerprint_key)
         self.stats = collections.Counter()
+        self.scratch = sealing.ScratchPool()
 
     # --- runs on native workers ------------------------------------------
 
@@ -144,9 +146,10 @@ class BackupWriter(object):
                 object_length += high - low
         stored_bytes = 0
         if pieces:
-            content = data if object_length == length else b''.join(pieces)
-            materials = self.repository.write_data(
-                self.location, chunk.number, self.codec_name, content)
+            with self.scratch.borrow() as scratch:
+                materials = self.repository.write_data(
+                    self.location, chunk.number, self.codec_name, pieces,
+                    scratch)
             stored_bytes = materials.stored
             ref = manifest.ObjectRef(0, chunk.number, materials)
             resolved = []
@@ -162,9 +165,9 @@ class BackupWriter(object):
 
     def _chunks(self, volume_file, on_chunk):
         # Reading into a ring of reused buffers instead of fresh bytes
-        # objects saves the page faults of a new 4 MiB allocation per
-        # chunk.  A buffer is reused depth + 1 chunks later, when
-        # ordered_map has already waited for the chunk that used it.
+        # objects saves the page faults of a new allocation per chunk.  A
+        # buffer is reused depth + 1 chunks later, when ordered_map has
+        # already waited for the chunk that used it.
         ring = [bytearray(self.object_size) for _ in range(self.depth + 1)]
         number = 0
         offset = 0

@@ -18,6 +18,8 @@ so a damaged or hostile object cannot expand without limit.
 """
 
 import bz2
+import collections
+import contextlib
 import zlib
 
 import zstandard
@@ -39,6 +41,25 @@ _ALIASES = {'none': NONE, 'off': NONE, 'no': NONE,
 # Cinder's own driver uses each library's default level; so do we, so that
 # stored sizes compare like with like.
 ZSTD_LEVEL = 3
+# Level 3 alone would match within 2 MiB only; objects are compressed
+# separately, so the window spans the whole object instead (up to 2**27
+# bytes, what every zstd decoder accepts by default).  On the benchmark's
+# log-like text in 8 MiB objects that stores 5.1% of the data instead of
+# 6.3%, at the same speed, and a decoder needs no more memory than the
+# object it returns.
+ZSTD_MIN_WINDOW_LOG = 10
+ZSTD_MAX_WINDOW_LOG = 27
+
+# Streaming (de)compressors by kind and window log, kept for the life of
+# the process.  A zstd stream holds a window buffer as big as the object;
+# made anew per object on whichever native thread runs it, those buffers
+# ended up cached in the allocator's arenas of dozens of threads.  Reused,
+# there are only ever as many as objects (de)compressed at once.  deque's
+# append and pop are atomic, so any thread may borrow.
+_streams = collections.defaultdict(collections.deque)
+# Streams serve objects up to 1 MiB with one kind; zstd narrows the window
+# to a smaller input by itself.
+_SMALLEST_STREAM_WINDOW_LOG = 20
 
 
 class CodecError(ValueError):
@@ -54,6 +75,36 @@ def canonical(algorithm):
                          % algorithm)
 
 
+def _window_log(size, smallest=ZSTD_MIN_WINDOW_LOG):
+    return min(ZSTD_MAX_WINDOW_LOG, max(smallest, (size - 1).bit_length()))
+
+
+def _zstd_compressor(window_log):
+    params = zstandard.ZstdCompressionParameters.from_level(
+        ZSTD_LEVEL, source_size=1 << window_log, window_log=window_log)
+    return zstandard.ZstdCompressor(compression_params=params)
+
+
+def _zstd_decompressor(window_log):
+    # A frame asking for a bigger window than the object needs is refused
+    # rather than allocated.
+    return zstandard.ZstdDecompressor(max_window_size=1 << window_log)
+
+
+@contextlib.contextmanager
+def _borrowed_stream(make, size):
+    window_log = _window_log(size, _SMALLEST_STREAM_WINDOW_LOG)
+    free = _streams[make, window_log]
+    try:
+        stream = free.pop()
+    except IndexError:
+        stream = make(window_log)
+    try:
+        yield stream
+    finally:
+        free.append(stream)
+
+
 def compress(codec, data):
     """Return (codec actually used, stored bytes).
 
@@ -63,7 +114,7 @@ def compress(codec, data):
     if codec == NONE:
         return NONE, data
     if codec == ZSTD:
-        packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data)
+        packed = _zstd_compressor(_window_log(len(data))).compress(data)
     elif codec == ZLIB:
         packed = zlib.compress(data)
     elif codec == BZ2:
@@ -73,6 +124,60 @@ def compress(codec, data):
     if len(packed) >= len(data):
         return NONE, data
     return codec, packed
+
+
+def compress_into(codec, data, out):
+    """compress(), with zstd writing into out instead of a new buffer.
+
+    out is a writable buffer of at least len(data) + 1 bytes; the stored
+    bytes returned are then a memoryview of it (or data itself, when it
+    does not shrink), valid until out is written again.  Other codecs
+    allocate their output as compress() does.
+    """
+    if codec != ZSTD:
+        return compress(codec, data)
+    size = len(data)
+    view = memoryview(out)[:size + 1]
+    filled = 0
+    with _borrowed_stream(_zstd_compressor, size) as compressor, \
+            compressor.stream_reader(data, size=size) as reader:
+        # Stops as soon as the output is as big as the input: it is then
+        # stored as is.
+        while filled < size:
+            count = reader.readinto(view[filled:])
+            if not count:
+                return ZSTD, view[:filled]
+            filled += count
+    return NONE, data
+
+
+def decompress_into(codec, data, size, out):
+    """decompress(), with zstd writing into out instead of a new buffer.
+
+    out is a writable buffer of at least size + 1 bytes; the result is a
+    memoryview of it (or data itself for 'none'), valid until out is
+    written again.  Other codecs allocate as decompress() does.
+    """
+    if codec != ZSTD:
+        return decompress(codec, data, size)
+    view = memoryview(out)[:size + 1]
+    filled = 0
+    try:
+        with _borrowed_stream(_zstd_decompressor, size) as decompressor, \
+                decompressor.stream_reader(data) as reader:
+            # Reading one byte past size catches a stream that is longer.
+            while filled <= size:
+                count = reader.readinto(view[filled:])
+                if not count:
+                    break
+                filled += count
+    except Exception as error:
+        raise CodecError(_('cannot decompress %(codec)s data: %(err)s')
+                         % {'codec': codec, 'err': error})
+    if filled != size:
+        raise CodecError(_('decompressed to %(got)d bytes, expected '
+                           '%(want)d') % {'got': filled, 'want': size})
+    return view[:size]
 
 
 def decompress(codec, data, size):

@@ -22,7 +22,6 @@ no logging.
 """
 
 import os
-import threading
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -34,10 +33,10 @@ KDF = 'HKDF-SHA256'
 KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
+# What sealing adds to an object's size.
+OVERHEAD_BYTES = NONCE_BYTES + TAG_BYTES
 
 _LABEL = b'cinder-backup-ext/2 '
-# Per-thread output buffer of seal().
-_scratch = threading.local()
 
 
 class DecryptionError(ValueError):
@@ -72,37 +71,42 @@ class BackupCipher(object):
         return ('%s\0%s\0%s\0%d' % (_LABEL.decode('ascii'), self.backup_id,
                                     name, offset)).encode('utf-8')
 
-    def seal(self, name, offset, data):
+    def seal(self, name, offset, data, out=None):
         """nonce || ciphertext || tag of data.
 
-        The result lives in a buffer of the calling thread, reused by its
-        next seal: write it out before sealing again.  A fresh 4 MiB result
-        per object would cost a page fault per page (freed big blocks go
-        back to the kernel), which made encrypted backups a third slower.
+        With out, a writable buffer of at least len(data) + OVERHEAD_BYTES,
+        the result is a memoryview of it, so that sealing an object does
+        not allocate one more object-sized buffer.
         """
         nonce = os.urandom(NONCE_BYTES)
         aad = self._associated_data(name, offset)
         encrypt_into = getattr(self._aead, 'encrypt_into', None)
-        if encrypt_into is None:
-            # cryptography releases without encrypt_into.
-            return nonce + self._aead.encrypt(nonce, data, aad)
-        size = NONCE_BYTES + len(data) + TAG_BYTES
-        buffer = getattr(_scratch, 'buffer', None)
-        if buffer is None or len(buffer) < size:
-            buffer = _scratch.buffer = bytearray(size)
-        view = memoryview(buffer)
+        if out is None or encrypt_into is None:
+            # Small objects, and cryptography releases without
+            # encrypt_into.
+            return nonce + self._aead.encrypt(nonce, bytes(data), aad)
+        size = len(data) + OVERHEAD_BYTES
+        view = memoryview(out)
         view[:NONCE_BYTES] = nonce
         encrypt_into(nonce, data, aad, view[NONCE_BYTES:size])
         return view[:size]
 
-    def open(self, name, offset, stored):
+    def open(self, name, offset, stored, out=None):
+        """The plaintext of a sealed object; with out, a writable buffer
+        of at least len(stored) bytes, a memoryview of it."""
         if len(stored) < NONCE_BYTES + TAG_BYTES:
             raise DecryptionError('too short to be an AES-GCM object')
         view = memoryview(stored)
+        nonce = view[:NONCE_BYTES]
+        aad = self._associated_data(name, offset)
+        decrypt_into = getattr(self._aead, 'decrypt_into', None)
         try:
-            return self._aead.decrypt(
-                view[:NONCE_BYTES], view[NONCE_BYTES:],
-                self._associated_data(name, offset))
+            if out is None or decrypt_into is None:
+                return self._aead.decrypt(nonce, view[NONCE_BYTES:], aad)
+            size = len(stored) - OVERHEAD_BYTES
+            plain = memoryview(out)[:size]
+            decrypt_into(nonce, view[NONCE_BYTES:], aad, plain)
+            return plain
         except InvalidTag:
             raise DecryptionError(
                 'authentication failed: the object was altered, moved, or '

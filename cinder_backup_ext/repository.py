@@ -55,9 +55,15 @@ def damaged(backup_id, directory, name, reason):
         reason=reason)
 
 
-def read_stored(store, backup_id, directory, name):
-    """An object's stored bytes; BackupCorrupted if it cannot be read."""
+def read_stored(store, backup_id, directory, name, buffer=None):
+    """An object's stored bytes; BackupCorrupted if it cannot be read.
+
+    With a buffer, they are read into it and a view of it is returned.
+    """
     try:
+        if buffer is not None:
+            return memoryview(buffer)[:store.read_object_into(
+                directory, name, buffer)]
         return store.get_object(directory, name)
     except exception.ObjectNotFound:
         raise damaged(backup_id, directory, name, 'object is missing')
@@ -73,15 +79,19 @@ class Repository(object):
     def _damaged(self, location, name, reason):
         return damaged(location.backup_id, location.directory, name, reason)
 
-    def _read(self, location, name):
+    def _read(self, location, name, buffer=None):
         return read_stored(self.store, location.backup_id,
-                           location.directory, name)
+                           location.directory, name, buffer)
 
-    def _open(self, location, name, offset, materials):
-        stored = self._read(location, name)
+    def _open(self, location, name, offset, materials, scratch=None):
+        buffer = None
+        if scratch is not None:
+            # One byte more than expected shows an object too long.
+            buffer = scratch.buffer('stored', materials.stored + 1)
+        stored = self._read(location, name, buffer)
         try:
             return sealing.open_object(stored, materials, location.cipher,
-                                       name, offset)
+                                       name, offset, scratch)
         except sealing.SealError as error:
             raise self._damaged(location, name, str(error))
 
@@ -90,17 +100,25 @@ class Repository(object):
 
     # data objects
 
-    def write_data(self, location, number, codec_name, data):
+    def write_data(self, location, number, codec_name, data, scratch=None):
+        """Seal and store one data object; data may be a list of pieces.
+
+        With a sealing.Scratch, the object is sealed in its buffers.
+        """
         name = layout.data_object_name(number)
         stored, materials = sealing.seal_object(
             codec_name, data, location.cipher, name,
-            location.data_offset(number))
+            location.data_offset(number), scratch)
         self.store.put_object(location.directory, name, stored)
         return materials
 
-    def read_data(self, location, number, materials):
+    def read_data(self, location, number, materials, scratch=None):
+        """The plaintext of one data object, verified.
+
+        With a sealing.Scratch, it is read and opened in its buffers.
+        """
         return self._open(location, layout.data_object_name(number),
-                          location.data_offset(number), materials)
+                          location.data_offset(number), materials, scratch)
 
     # segment indexes
 

@@ -25,6 +25,7 @@ import stat
 
 from cinder_backup_ext import concurrency
 from cinder_backup_ext import fingerprint
+from cinder_backup_ext import sealing
 
 # Zeros are written in pieces of this size onto existing volumes.
 _ZERO_WRITE = 4 << 20
@@ -57,11 +58,20 @@ class RestoreReader(object):
         self.manifest = newest_manifest
         self.workers = workers
         self.depth = depth
+        self.scratch = sealing.ScratchPool()
 
     def _fetch(self, work):
+        """(work, plaintext, the scratch it lives in): run() writes the
+        plaintext out, then gives the scratch back."""
         location = self.locations[work.ref.depth]
-        return work, self.repository.read_data(location, work.ref.number,
-                                               work.ref.materials)
+        scratch = self.scratch.take()
+        try:
+            data = self.repository.read_data(location, work.ref.number,
+                                             work.ref.materials, scratch)
+        except BaseException:
+            self.scratch.give_back(scratch)
+            raise
+        return work, data, scratch
 
     @staticmethod
     def _write(volume_file, offset, data):
@@ -92,13 +102,14 @@ class RestoreReader(object):
             if not volume_is_new:
                 for extent in zeros:
                     self._write_zeros(volume_file, extent)
-            for item, data in concurrency.ordered_map(
+            for item, data, scratch in concurrency.ordered_map(
                     self.workers, self._fetch, work, self.depth):
                 view = memoryview(data)
                 for extent in item.extents:
                     self._write(volume_file, extent.offset,
                                 view[extent.object_offset:
                                      extent.object_offset + extent.length])
+                self.scratch.give_back(scratch)
                 on_step(item.extents[-1].offset + item.extents[-1].length)
         on_step(self.manifest.size)
         finish_volume(volume_file, self.manifest.size, self.workers)

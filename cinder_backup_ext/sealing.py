@@ -21,6 +21,8 @@ logging here.
 """
 
 import collections
+import contextlib
+import mmap
 
 import blake3
 
@@ -42,20 +44,100 @@ def digest(data):
     return blake3.blake3(data, max_threads=1).hexdigest()
 
 
-def seal_object(codec_name, data, cipher=None, name=None, offset=0):
+class Scratch(object):
+    """Buffers for one sealing at a time, reused by the next.
+
+    The gathered new blocks of a chunk and an object's compressed and
+    encrypted forms are written into these rather than into fresh buffers
+    the size of an object: those the allocator keeps per native thread,
+    and cinder-backup has dozens, so memory would follow the thread count
+    rather than the options.
+    """
+
+    def __init__(self):
+        self._buffers = {}
+
+    def buffer(self, purpose, size):
+        buffer = self._buffers.get(purpose)
+        if buffer is None or len(buffer) < size:
+            # Mapped directly: pages count only once written, and go back
+            # to the kernel with the job rather than to a thread's arena.
+            buffer = self._buffers[purpose] = mmap.mmap(-1, max(1, size))
+        return buffer
+
+
+class ScratchPool(object):
+    """The Scratch buffers of one job, lent to one user at a time.
+
+    Only as many are ever made as are in use at once.  deque's append
+    and pop are atomic, so this works from native threads under eventlet
+    as well as without it.
+    """
+
+    def __init__(self):
+        self._free = collections.deque()
+
+    def take(self):
+        try:
+            return self._free.pop()
+        except IndexError:
+            return Scratch()
+
+    def give_back(self, scratch):
+        self._free.append(scratch)
+
+    @contextlib.contextmanager
+    def borrow(self):
+        scratch = self.take()
+        try:
+            yield scratch
+        finally:
+            self.give_back(scratch)
+
+
+def seal_object(codec_name, data, cipher=None, name=None, offset=0,
+                scratch=None):
     """Return (stored bytes, Materials) for plaintext data.
 
+    data is bytes-like or a list of bytes-like pieces stored as one.
     Compression comes first: ciphertext does not compress.  With a cipher
-    the object is AES-GCM sealed under its backup, name and offset.
+    the object is AES-GCM sealed under its backup, name and offset.  With
+    a scratch the result lives in its buffers: write it out before the
+    scratch seals again.
     """
-    used, stored = codec.compress(codec_name, data)
+    scratch = scratch or Scratch()
+    plain = _gather(data, scratch)
+    used, stored = codec.compress_into(
+        codec_name, plain, scratch.buffer('packed', len(plain) + 1))
     if cipher is not None:
-        stored = cipher.seal(name, offset, stored)
-    return stored, Materials(used, len(data), len(stored), digest(stored))
+        stored = cipher.seal(name, offset, stored, scratch.buffer(
+            'sealed', len(stored) + crypto.OVERHEAD_BYTES))
+    return stored, Materials(used, len(plain), len(stored), digest(stored))
 
 
-def open_object(stored, materials, cipher=None, name=None, offset=0):
-    """Return the plaintext of a stored object after verifying it."""
+def _gather(data, scratch):
+    """data as one bytes-like object: a list of pieces is copied into the
+    scratch's buffer, a single piece is used as it is."""
+    if not isinstance(data, list):
+        return data
+    if len(data) == 1:
+        return data[0]
+    size = sum(len(piece) for piece in data)
+    view = memoryview(scratch.buffer('plain', size))
+    filled = 0
+    for piece in data:
+        view[filled:filled + len(piece)] = piece
+        filled += len(piece)
+    return view[:size]
+
+
+def open_object(stored, materials, cipher=None, name=None, offset=0,
+                scratch=None):
+    """Return the plaintext of a stored object after verifying it.
+
+    With a scratch the plaintext may live in its buffers: use it before
+    the scratch opens or seals again.
+    """
     if len(stored) != materials.stored:
         raise SealError('stored size is %d bytes, expected %d'
                         % (len(stored), materials.stored))
@@ -63,10 +145,15 @@ def open_object(stored, materials, cipher=None, name=None, offset=0):
         raise SealError('%s digest mismatch' % DIGEST_ALGORITHM)
     if cipher is not None:
         try:
-            stored = cipher.open(name, offset, stored)
+            stored = cipher.open(name, offset, stored, None if scratch is None
+                                 else scratch.buffer('opened', len(stored)))
         except crypto.DecryptionError as error:
             raise SealError(str(error))
     try:
-        return codec.decompress(materials.codec, stored, materials.size)
+        if scratch is None:
+            return codec.decompress(materials.codec, stored, materials.size)
+        return codec.decompress_into(materials.codec, stored, materials.size,
+                                     scratch.buffer('plain',
+                                                    materials.size + 1))
     except codec.CodecError as error:
         raise SealError(str(error))

@@ -65,6 +65,22 @@ class ObjectStore(metaclass=abc.ABCMeta):
         with self.get_object_reader(container, name) as reader:
             return reader.read()
 
+    def read_object_into(self, container, name, buffer):
+        """Read the object into buffer; return the number of bytes read.
+
+        Reads at most len(buffer) bytes: a buffer one byte longer than
+        expected tells an object that is too long.
+        """
+        view = memoryview(buffer)
+        filled = 0
+        with self.get_object_reader(container, name) as reader:
+            while filled < len(view):
+                count = reader.readinto(view[filled:])
+                if not count:
+                    break
+                filled += count
+        return filled
+
     def exists(self, container, name):
         try:
             self.object_size(container, name)

@@ -43,6 +43,9 @@ class WrappingStore(base.ObjectStore, metaclass=abc.ABCMeta):
     def get_object(self, container, name):
         return self._call('get_object', container, name)
 
+    def read_object_into(self, container, name, buffer):
+        return self._call('read_object_into', container, name, buffer)
+
     def list_objects(self, container, prefix=''):
         return self._call('list_objects', container, prefix)
 

@@ -59,14 +59,24 @@ class CipherTest(testtools.TestCase):
         self.assertEqual(3, len(derived))
         self.assertNotIn(self.key, derived)
 
-    def test_sealed_result_is_valid_until_the_next_seal(self):
-        first = self.cipher.seal('data/00000/00000002', 0, b'a' * 100)
-        copy = bytes(first)
-        self.assertEqual(b'a' * 100, self.cipher.open('data/00000/00000002',
-                                                      0, first))
-        self.cipher.seal('data/00000/00000003', 0, b'b' * 50)
-        self.assertEqual(b'a' * 100, self.cipher.open('data/00000/00000002',
-                                                      0, copy))
+    def test_seal_and_open_into_given_buffers(self):
+        out = bytearray(100 + crypto.OVERHEAD_BYTES + 7)
+        sealed = self.cipher.seal('data/00000/00000002', 0, b'a' * 100, out)
+        self.assertEqual(100 + crypto.OVERHEAD_BYTES, len(sealed))
+        self.assertEqual(bytes(out[:len(sealed)]), bytes(sealed))
+        plain_out = bytearray(len(sealed))
+        plain = self.cipher.open('data/00000/00000002', 0, bytes(sealed),
+                                 plain_out)
+        self.assertEqual(b'a' * 100, bytes(plain))
+        self.assertEqual(b'a' * 100, bytes(plain_out[:100]))
+
+    def test_open_into_a_buffer_still_authenticates(self):
+        sealed = bytearray(self.cipher.seal('data/00000/00000002', 0,
+                                            b'a' * 100))
+        sealed[20] ^= 1
+        self.assertRaises(crypto.DecryptionError, self.cipher.open,
+                          'data/00000/00000002', 0, bytes(sealed),
+                          bytearray(len(sealed)))
 
     def test_repr_shows_no_key(self):
         self.assertNotIn(self.key.hex(), repr(self.cipher))
