@@ -31,7 +31,7 @@ DATA_PREFIX = 'data/'
 INDEX_PREFIX = 'index/'
 
 # 1024 objects per data group keeps every directory small: a 16 TiB volume
-# in 4 MiB objects needs 4096 groups, and each group holds 1024 files.
+# in 8 MiB objects needs 2048 groups, and each group holds 1024 files.
 OBJECTS_PER_GROUP = 1024
 
 _MAX_CONTAINER = 255

@@ -52,7 +52,7 @@ def add_arguments(parser):
     parser.add_argument('--cache-objects', type=int, default=16,
                         metavar='N',
                         help='decoded objects kept in memory (each up to '
-                             'backup_object_size, 4 MiB by default; '
+                             'backup_object_size, 8 MiB by default; '
                              'default: %(default)s)')
     parser.add_argument('--allow-other', action='store_true',
                         help='let users other than the one mounting read '

@@ -53,20 +53,22 @@ LOG = logging.getLogger(__name__)
 
 chunked_opts = [
     cfg.IntOpt('backup_object_size',
-               default=4 * units.Mi,
+               default=8 * units.Mi,
                min=4096,
-               help='Bytes of volume data stored per object. Smaller objects '
-                    'mean finer incremental backups and less memory; larger '
-                    'ones mean fewer files. Must be a multiple of '
+               help='Bytes of volume data read, compared and stored per '
+                    'object. Each object is compressed on its own, so '
+                    'larger objects compress better and make fewer files; '
+                    'smaller ones take less memory. Must be a multiple of '
                     'backup_sha_block_size_bytes; objects never exceed '
                     'backup_file_size.'),
     cfg.IntOpt('backup_native_threads',
-               default=4,
+               default=2,
                min=1,
                help='Native threads that fingerprint, compress, encrypt, '
                     'verify and store objects in parallel for one backup or '
-                    'restore. About twice the CPU cores: while some threads '
-                    'wait for fsync, the others keep the cores busy.'),
+                    'restore. Up to the CPU cores a host can spare for one '
+                    'operation; each thread adds two or three object-sized '
+                    'buffers to its memory.'),
     cfg.BoolOpt('backup_encryption_enabled',
                 default=False,
                 help='Encrypt every new backup with a 256-bit AES key of its '
@@ -74,11 +76,13 @@ chunked_opts = [
                      '[key_manager] (Barbican). Restores and deletes of '
                      'existing backups work whatever this says.'),
     cfg.IntOpt('backup_pipeline_depth',
-               default=8,
+               default=2,
                min=1,
-               help='Objects in flight per backup or restore. Peak memory '
-                    'of an operation is about 2 x depth x '
-                    'backup_object_size, whatever the volume size.'),
+               help='Objects in flight per backup or restore (at least '
+                    'backup_native_threads). A backup holds about (depth + '
+                    '1 + 2 x threads) x backup_object_size, plus threads x '
+                    'backup_object_size when encrypted, whatever the volume '
+                    'size.'),
 ]
 
 CONF = cfg.CONF
