@@ -278,6 +278,23 @@ class IncrementalTest(base.DriverTestCase):
         self.assertLess(self.data_bytes(incr), BLK)
         self.assertRestores(incr, data)
 
+    def test_chain_across_object_sizes(self):
+        # An upgrade may change backup_object_size under existing chains:
+        # the blocks are compared whatever size the chunks were read in.
+        self.flags(backup_compression_algorithm='none')
+        states = self._chain_states()[:3]
+        chain = []
+        for state, size in zip(states, (OBJ, 2 * OBJ, OBJ // 2)):
+            self.flags(backup_object_size=size)
+            chain.append(self.run_backup(
+                state, parent=chain[-1] if chain else None))
+        self.assertLess(self.data_bytes(chain[1]) * 4,
+                        self.data_bytes(chain[0]))
+        self.assertLess(self.data_bytes(chain[2]) * 4,
+                        self.data_bytes(chain[0]))
+        for backup, state in zip(chain, states):
+            self.assertRestores(backup, state)
+
     def test_incremental_that_zeroes_everything(self):
         data = mixed_volume(8, seed=53)
         full = self.run_backup(data)
