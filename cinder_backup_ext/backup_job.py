@@ -23,6 +23,7 @@ sizes per thread and per chunk in flight, whatever the volume size.
 
 import collections
 
+from cinder_backup_ext import buffers
 from cinder_backup_ext import concurrency
 from cinder_backup_ext import extents as extent_ops
 from cinder_backup_ext import fingerprint
@@ -73,16 +74,10 @@ def _read_chunk(volume_file, buffer):
     readinto = getattr(volume_file, 'readinto', None)
     if readinto is None:
         return volume_file.read(len(buffer))
-    view = memoryview(buffer)
-    filled = 0
-    while filled < len(buffer):
-        count = readinto(view[filled:])
-        if not count:
-            break
-        filled += count
+    filled = buffers.fill(readinto, buffer)
     if filled == len(buffer):
         return buffer
-    return bytes(view[:filled])
+    return bytes(memoryview(buffer)[:filled])
 
 
 class BackupWriter(object):

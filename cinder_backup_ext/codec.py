@@ -18,12 +18,12 @@ so a damaged or hostile object cannot expand without limit.
 """
 
 import bz2
-import collections
-import contextlib
+import functools
 import zlib
 
 import zstandard
 
+from cinder_backup_ext import buffers
 from cinder_backup_ext.i18n import _
 
 NONE = 'none'
@@ -47,19 +47,17 @@ ZSTD_LEVEL = 3
 # log-like text in 8 MiB objects that stores 5.1% of the data instead of
 # 6.3%, at the same speed, and a decoder needs no more memory than the
 # object it returns.
-ZSTD_MIN_WINDOW_LOG = 10
 ZSTD_MAX_WINDOW_LOG = 27
+# Objects up to 1 MiB share one kind of stream; zstd narrows the window to
+# a smaller input by itself.
+ZSTD_MIN_WINDOW_LOG = 20
 
-# Streaming (de)compressors by kind and window log, kept for the life of
-# the process.  A zstd stream holds a window buffer as big as the object;
-# made anew per object on whichever native thread runs it, those buffers
-# ended up cached in the allocator's arenas of dozens of threads.  Reused,
-# there are only ever as many as objects (de)compressed at once.  deque's
-# append and pop are atomic, so any thread may borrow.
-_streams = collections.defaultdict(collections.deque)
-# Streams serve objects up to 1 MiB with one kind; zstd narrows the window
-# to a smaller input by itself.
-_SMALLEST_STREAM_WINDOW_LOG = 20
+# Free lists of zstd (de)compressors by kind and window log, kept for the
+# life of the process.  A zstd stream holds a window buffer as big as the
+# object; made anew per object on whichever native thread runs it, those
+# buffers ended up cached in the allocator's arenas of dozens of threads.
+# Reused, there are only ever as many as objects (de)compressed at once.
+_streams = {}
 
 
 class CodecError(ValueError):
@@ -75,8 +73,9 @@ def canonical(algorithm):
                          % algorithm)
 
 
-def _window_log(size, smallest=ZSTD_MIN_WINDOW_LOG):
-    return min(ZSTD_MAX_WINDOW_LOG, max(smallest, (size - 1).bit_length()))
+def _window_log(size):
+    return min(ZSTD_MAX_WINDOW_LOG,
+               max(ZSTD_MIN_WINDOW_LOG, (size - 1).bit_length()))
 
 
 def _zstd_compressor(window_log):
@@ -91,18 +90,15 @@ def _zstd_decompressor(window_log):
     return zstandard.ZstdDecompressor(max_window_size=1 << window_log)
 
 
-@contextlib.contextmanager
-def _borrowed_stream(make, size):
-    window_log = _window_log(size, _SMALLEST_STREAM_WINDOW_LOG)
-    free = _streams[make, window_log]
-    try:
-        stream = free.pop()
-    except IndexError:
-        stream = make(window_log)
-    try:
-        yield stream
-    finally:
-        free.append(stream)
+def _streams_for(make, size):
+    """The free list of streams made by make() for objects of size."""
+    key = (make, _window_log(size))
+    free = _streams.get(key)
+    if free is None:
+        # setdefault is atomic: two threads get the same list.
+        free = _streams.setdefault(key, buffers.FreeList(
+            functools.partial(make, key[1])))
+    return free
 
 
 def compress(codec, data):
@@ -111,44 +107,36 @@ def compress(codec, data):
     Data that does not shrink is stored as is, recorded as 'none', so
     incompressible volumes cost no decompression on restore.
     """
+    return compress_into(codec, data, bytearray(len(data)))
+
+
+def compress_into(codec, data, out):
+    """compress(), with zstd writing into out instead of a new buffer.
+
+    out is a writable buffer of at least len(data) bytes; the stored bytes
+    returned are then a memoryview of it (or data itself, when it does not
+    shrink), valid until out is written again.  Other codecs allocate
+    their output.
+    """
+    size = len(data)
     if codec == NONE:
         return NONE, data
     if codec == ZSTD:
-        packed = _zstd_compressor(_window_log(len(data))).compress(data)
+        view = memoryview(out)[:size]
+        with _streams_for(_zstd_compressor, size).borrow() as compressor, \
+                compressor.stream_reader(data, size=size) as reader:
+            # Stops when the output is as big as the input: it is then
+            # stored as is.
+            packed = view[:buffers.fill(reader.readinto, view)]
     elif codec == ZLIB:
         packed = zlib.compress(data)
     elif codec == BZ2:
         packed = bz2.compress(data)
     else:
         raise CodecError(_('unknown codec %s') % codec)
-    if len(packed) >= len(data):
+    if len(packed) >= size:
         return NONE, data
     return codec, packed
-
-
-def compress_into(codec, data, out):
-    """compress(), with zstd writing into out instead of a new buffer.
-
-    out is a writable buffer of at least len(data) + 1 bytes; the stored
-    bytes returned are then a memoryview of it (or data itself, when it
-    does not shrink), valid until out is written again.  Other codecs
-    allocate their output as compress() does.
-    """
-    if codec != ZSTD:
-        return compress(codec, data)
-    size = len(data)
-    view = memoryview(out)[:size + 1]
-    filled = 0
-    with _borrowed_stream(_zstd_compressor, size) as compressor, \
-            compressor.stream_reader(data, size=size) as reader:
-        # Stops as soon as the output is as big as the input: it is then
-        # stored as is.
-        while filled < size:
-            count = reader.readinto(view[filled:])
-            if not count:
-                return ZSTD, view[:filled]
-            filled += count
-    return NONE, data
 
 
 def decompress_into(codec, data, size, out):
@@ -160,17 +148,12 @@ def decompress_into(codec, data, size, out):
     """
     if codec != ZSTD:
         return decompress(codec, data, size)
+    # Reading one byte past size catches a stream that is longer.
     view = memoryview(out)[:size + 1]
-    filled = 0
     try:
-        with _borrowed_stream(_zstd_decompressor, size) as decompressor, \
-                decompressor.stream_reader(data) as reader:
-            # Reading one byte past size catches a stream that is longer.
-            while filled <= size:
-                count = reader.readinto(view[filled:])
-                if not count:
-                    break
-                filled += count
+        with _streams_for(_zstd_decompressor, size).borrow() as decoder, \
+                decoder.stream_reader(data) as reader:
+            filled = buffers.fill(reader.readinto, view)
     except Exception as error:
         raise CodecError(_('cannot decompress %(codec)s data: %(err)s')
                          % {'codec': codec, 'err': error})

@@ -21,11 +21,11 @@ logging here.
 """
 
 import collections
-import contextlib
 import mmap
 
 import blake3
 
+from cinder_backup_ext import buffers
 from cinder_backup_ext import codec
 from cinder_backup_ext import crypto
 
@@ -66,33 +66,11 @@ class Scratch(object):
         return buffer
 
 
-class ScratchPool(object):
-    """The Scratch buffers of one job, lent to one user at a time.
-
-    Only as many are ever made as are in use at once.  deque's append
-    and pop are atomic, so this works from native threads under eventlet
-    as well as without it.
-    """
+class ScratchPool(buffers.FreeList):
+    """The Scratch buffers of one job, lent to one worker at a time."""
 
     def __init__(self):
-        self._free = collections.deque()
-
-    def take(self):
-        try:
-            return self._free.pop()
-        except IndexError:
-            return Scratch()
-
-    def give_back(self, scratch):
-        self._free.append(scratch)
-
-    @contextlib.contextmanager
-    def borrow(self):
-        scratch = self.take()
-        try:
-            yield scratch
-        finally:
-            self.give_back(scratch)
+        super(ScratchPool, self).__init__(Scratch)
 
 
 def seal_object(codec_name, data, cipher=None, name=None, offset=0,
@@ -108,7 +86,7 @@ def seal_object(codec_name, data, cipher=None, name=None, offset=0,
     scratch = scratch or Scratch()
     plain = _gather(data, scratch)
     used, stored = codec.compress_into(
-        codec_name, plain, scratch.buffer('packed', len(plain) + 1))
+        codec_name, plain, scratch.buffer('packed', len(plain)))
     if cipher is not None:
         stored = cipher.seal(name, offset, stored, scratch.buffer(
             'sealed', len(stored) + crypto.OVERHEAD_BYTES))

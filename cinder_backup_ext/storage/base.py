@@ -21,6 +21,7 @@ readers or writers: they run on native threads under eventlet.
 
 import abc
 
+from cinder_backup_ext import buffers
 from cinder_backup_ext import exception
 
 
@@ -71,15 +72,8 @@ class ObjectStore(metaclass=abc.ABCMeta):
         Reads at most len(buffer) bytes: a buffer one byte longer than
         expected tells an object that is too long.
         """
-        view = memoryview(buffer)
-        filled = 0
         with self.get_object_reader(container, name) as reader:
-            while filled < len(view):
-                count = reader.readinto(view[filled:])
-                if not count:
-                    break
-                filled += count
-        return filled
+            return buffers.fill(reader.readinto, buffer)
 
     def exists(self, container, name):
         try:
