@@ -16,12 +16,32 @@ cinder-backup runs monkey-patched: its `threading` is green, so a green
 "thread pool" would serialise hashing, compression and file I/O on one
 core.  Under eventlet we hand work to eventlet's tpool (real OS threads)
 and wait for it cooperatively; without eventlet we use a plain
-ThreadPoolExecutor.  Work submitted here must not log (eventlet issue 432)
-and must not call into tpool-proxied objects.
+ThreadPoolExecutor.
+
+The rule of the two kinds of thread (doc/source/concurrency.rst):
+
+- Steps on native workers do pure work only: files, buffers, hashing,
+  compression, sealing.  They never log, take a green or coordination
+  lock, run os-brick, processutils or privsep, or call into tpool-proxied
+  objects: under eventlet those wait on green primitives that a native
+  thread is never woken from (eventlet issue 432).
+- Everything else runs on the operation's own thread (a green thread in
+  cinder-backup), and that thread does no blocking I/O on the backup
+  store: store calls go to native workers, so a hung share never stops the
+  service's event loop.
+
+When a step on a native worker finds that it needs something only the
+operation's own thread may do (mount the share, fail over to another
+address), it raises HandBack.  The operation's thread picks the request up
+as soon as it waits for any step of its pool, runs the remedy there and
+submits the same step again: the pipeline stays ordered and bounded, and
+the first step that meets a dead server starts the failover, not the
+oldest one, which may still be waiting on that server.
 """
 
 import collections
 import concurrent.futures
+import threading
 
 
 def eventlet_patched():
@@ -32,58 +52,175 @@ def eventlet_patched():
     return patcher.is_monkey_patched('thread')
 
 
-class _GreenFuture(object):
-    def __init__(self, green_thread):
-        self._green_thread = green_thread
+def _native_threading():
+    try:
+        from eventlet import patcher
+    except ImportError:
+        return threading
+    return patcher.original('threading')
 
-    def result(self):
-        return self._green_thread.wait()
+
+# Set while a thread runs a step for NativeWorkers.  A native module's
+# thread-local: under eventlet the patched one would be green-local.
+_worker_state = _native_threading().local()
+
+
+def on_native_worker():
+    """True on a thread that runs a step for NativeWorkers."""
+    return getattr(_worker_state, 'active', False)
+
+
+def _run_as_worker(fn, args):
+    _worker_state.active = True
+    try:
+        return fn(*args)
+    finally:
+        _worker_state.active = False
+
+
+class HandBack(Exception):
+    """Raised by a step on a native worker: remedy() must run on the
+    operation's own thread, then the step runs again.
+
+    cause is the error that made the remedy necessary (None if there was
+    none); a step handed back more than limit times fails with it.
+    """
+
+    def __init__(self, remedy, cause=None, limit=1):
+        super().__init__('step handed back: %s' % (cause,))
+        self.remedy = remedy
+        self.cause = cause
+        self.limit = limit
 
 
 class _TpoolWorkers(object):
+    """Steps on eventlet's tpool; outcomes reported on a green queue."""
+
     def __init__(self, threads):
         import eventlet
+        from eventlet import queue
         from eventlet import tpool
         self._eventlet = eventlet
         self._tpool = tpool
         self._slots = eventlet.semaphore.Semaphore(threads)
+        self.outcomes = queue.LightQueue()
 
-    def _run(self, fn, args):
+    def _run(self, step):
+        # A green thread: it may touch the green queue, the native thread
+        # it waits for may not.
         with self._slots:
-            return self._tpool.execute(fn, *args)
+            try:
+                value = self._tpool.execute(_run_as_worker, step.fn,
+                                            step.args)
+            except BaseException as error:
+                self.outcomes.put((step, False, error))
+            else:
+                self.outcomes.put((step, True, value))
 
-    def submit(self, fn, *args):
-        return _GreenFuture(self._eventlet.spawn(self._run, fn, args))
+    def start(self, step):
+        self._eventlet.spawn_n(self._run, step)
 
     def shutdown(self):
         pass
 
 
 class _ThreadWorkers(object):
+    """Steps on a ThreadPoolExecutor; outcomes reported on a queue."""
+
     def __init__(self, threads):
+        import queue
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix='cinder-backup-ext')
+        self.outcomes = queue.SimpleQueue()
 
-    def submit(self, fn, *args):
-        return self._pool.submit(fn, *args)
+    def _run(self, step):
+        try:
+            value = _run_as_worker(step.fn, step.args)
+        except BaseException as error:
+            self.outcomes.put((step, False, error))
+        else:
+            self.outcomes.put((step, True, value))
+
+    def start(self, step):
+        self._pool.submit(self._run, step)
 
     def shutdown(self):
         self._pool.shutdown(wait=True)
 
 
+class Step(object):
+    """One call submitted to NativeWorkers; result() waits for it."""
+
+    def __init__(self, workers, fn, args):
+        self.fn = fn
+        self.args = args
+        self._workers = workers
+        self._handbacks = 0
+        self._settled = False
+        self._ok = None
+        self._value = None
+
+    def result(self):
+        """The call's return value, or its exception raised here."""
+        self._workers.wait_for(self, remedies=True)
+        return self._outcome()
+
+    def wait(self):
+        """Wait for the step without running what it hands back; ignore
+        its outcome (cleaning up after a failure)."""
+        self._workers.wait_for(self, remedies=False)
+
+    def _outcome(self):
+        if self._ok:
+            return self._value
+        raise self._value
+
+    def settle(self, ok, value, remedies):
+        """Take an outcome reported by a worker; False if the step runs
+        again."""
+        if not ok and isinstance(value, HandBack):
+            self._handbacks += 1
+            if remedies and self._handbacks <= value.limit:
+                try:
+                    value.remedy()
+                except Exception as error:
+                    ok, value = False, error
+                else:
+                    return False
+            else:
+                value = value.cause or value
+        self._settled, self._ok, self._value = True, ok, value
+        return True
+
+
 class NativeWorkers(object):
-    """A pool of OS threads; submit() returns an object with result()."""
+    """A pool of OS threads; submit() returns a Step.
+
+    Results are collected, and hand-backs served, by the one thread that
+    owns the pool: the operation's.
+    """
 
     def __init__(self, threads):
         impl = _TpoolWorkers if eventlet_patched() else _ThreadWorkers
         self._impl = impl(max(1, threads))
 
     def submit(self, fn, *args):
-        return self._impl.submit(fn, *args)
+        step = Step(self, fn, args)
+        self._impl.start(step)
+        return step
 
     def call(self, fn, *args):
         """Run fn on a native thread and wait for it."""
         return self.submit(fn, *args).result()
+
+    def wait_for(self, wanted, remedies):
+        """Serve the pool's outcomes until wanted has settled: whichever
+        step hands something back is served at once, the others keep
+        their outcome until their result() is asked for."""
+        while not wanted._settled:
+            step, ok, value = self._impl.outcomes.get()
+            if not step.settle(ok, value, remedies):
+                self._impl.start(step)
 
     def __enter__(self):
         return self
@@ -91,6 +228,16 @@ class NativeWorkers(object):
     def __exit__(self, *exc_info):
         self._impl.shutdown()
         return False
+
+
+def run_native(fn, *args):
+    """fn(*args) off the event loop, for a single blocking call made on an
+    operation's own thread outside a pipeline (share marker I/O during a
+    mount).  Without eventlet that thread is a real one already."""
+    if not eventlet_patched():
+        return fn(*args)
+    from eventlet import tpool
+    return tpool.execute(_run_as_worker, fn, args)
 
 
 def ordered_map(workers, fn, items, depth):
@@ -110,9 +257,7 @@ def ordered_map(workers, fn, items, depth):
         while pending:
             yield pending.popleft().result()
     finally:
+        # Already failing: the first error is the one to report, and
+        # nothing the other steps hand back is worth doing any more.
         while pending:
-            # Already failing: the first error is the one to report.
-            try:
-                pending.popleft().result()
-            except Exception:  # nosec B110
-                pass
+            pending.popleft().wait()

@@ -150,7 +150,8 @@ class LegacyBackups(object):
         fails before anything is written: a damaged or forged offset must
         not make the restore write beyond the volume's end.
         """
-        listed = [(backup,) + self.read_metadata(backup) for backup in chain]
+        listed = [(backup,) + self.workers.call(self.read_metadata, backup)
+                  for backup in chain]
         if volume_bytes is not None:
             for backup, objects, _meta in listed:
                 for object_name, offset, length, _codec, _md5 in objects:

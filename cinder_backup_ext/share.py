@@ -17,14 +17,21 @@ and checking that every address reaches the same repository (the share
 marker).  It is the Connection a FailoverStore asks for the current
 PosixStore; it knows nothing of backups.
 
-recover() runs on the engine's native threads, where logging can deadlock
-under eventlet: messages are queued there and written by flush_log() from
-the driver's own thread.
+current() and is_current() run on native workers and only read state
+under a short native lock.  recover() mounts, unmounts and logs: it runs
+on the operation's own thread only (a FailoverStore hands the step back
+to it), where os-brick's privsep calls and the host lock are safe.  The
+share marker is read and written on a native thread (concurrency.
+run_native), so that a hung server never blocks the event loop.
 """
+
+import re
+import time
 
 from eventlet import patcher
 from oslo_log import log as logging
 
+from cinder_backup_ext import concurrency
 from cinder_backup_ext import exception
 from cinder_backup_ext import remotefs
 from cinder_backup_ext import share_marker
@@ -33,8 +40,6 @@ from cinder_backup_ext.storage import posix as posix_store
 LOG = logging.getLogger(__name__)
 
 _native_threading = patcher.original('threading')
-_native_time = patcher.original('time')
-_MAIN_THREAD = _native_threading.main_thread().ident
 # Pause between rounds over all addresses; doubles each round.
 RETRY_INTERVAL = 1.0
 MAX_RETRY_INTERVAL = 10.0
@@ -61,37 +66,21 @@ class ShareConnection(object):
         self._identity_key = mounts.path
         self._order = list(order)
         self._attempts = attempts
-        # A context manager factory: the lock (Cinder's coordination) that
-        # keeps other operations on this host from mounting at the same
-        # path at the same time.
+        # A context manager factory: the lock that keeps other operations
+        # on this host from mounting at the same path at the same time.
         self._host_lock = host_lock
         self._retry_interval = retry_interval
-        self._lock = _native_threading.RLock()
+        # Held only to read or swap the state below, never across I/O:
+        # native workers take it too.
+        self._lock = _native_threading.Lock()
         self._generation = 0
         self._store = None
         self._address = None
         self._given_up = None
-        self._log_queue = []
 
     @property
     def address(self):
         return self._address
-
-    # --- logging that is safe on native threads --------------------------
-
-    def _log(self, level, message, args):
-        if _native_threading.get_ident() == _MAIN_THREAD or \
-                not patcher.is_monkey_patched('thread'):
-            LOG.log(level, message, args)
-        else:
-            with self._lock:
-                self._log_queue.append((level, message, args))
-
-    def flush_log(self):
-        with self._lock:
-            queued, self._log_queue = self._log_queue, []
-        for level, message, args in queued:
-            LOG.log(level, message, args)
 
     # --- the Connection interface of FailoverStore -----------------------
 
@@ -99,27 +88,37 @@ class ShareConnection(object):
         with self._lock:
             if self._given_up is not None:
                 raise self._given_up
-            if self._store is None:
-                self._connect(self._order, failed=None)
             return self._generation, self._store
+
+    def is_current(self, generation):
+        with self._lock:
+            return generation == self._generation
 
     @staticmethod
     def recoverable(error):
         return remotefs.is_dead_server_error(error)
 
     def recover(self, generation, error):
+        """Connect, or fail over after error; on the operation's thread."""
         with self._lock:
             if self._given_up is not None:
                 raise self._given_up
-            if generation != self._generation:
-                # Another thread already failed over; just retry.
+            if generation != self._generation or \
+                    (error is None and self._store is not None):
+                # Another step already (re)connected; just run again.
                 return
-            failed = self._address
-            self._log(logging.WARNING,
-                      'NFS share: I/O through %(addr)s failed (%(err)s); '
-                      'failing over to the next address.',
-                      {'addr': failed, 'err': error})
+            failed = self._address if error is not None else None
+            # Steps still running get no store until the new mount is up,
+            # and their results from the old one are run again.
+            self._store = None
+            self._generation += 1
+        if failed is not None:
+            LOG.warning('NFS share: I/O through %(addr)s failed (%(err)s); '
+                        'failing over to the next address.',
+                        {'addr': failed, 'err': error})
             self._connect(self.failover_order(self._order, failed), failed)
+        else:
+            self._connect(self._order, None)
 
     @staticmethod
     def failover_order(order, failed):
@@ -132,65 +131,74 @@ class ShareConnection(object):
     # --- mounting ----------------------------------------------------------
 
     def _connect(self, order, failed):
-        started = _native_time.monotonic()
+        started = time.monotonic()
         errors = {}
+        avoid = {failed} if failed is not None else set()
         for attempt in range(self._attempts):
             if attempt:
-                _native_time.sleep(min(
+                time.sleep(min(
                     self._retry_interval * 2 ** (attempt - 1),
                     MAX_RETRY_INTERVAL))
             for address in order:
+                used = None
                 try:
-                    used = self._use(address, failed)
+                    used = self._mount_or_adopt(address, avoid)
+                    self._check_identity(used)
                 except exception.ShareMismatch as error:
-                    self._given_up = error
+                    self._give_up(error)
                     raise
                 except Exception as error:
-                    errors[address] = error
-                    self._log(logging.WARNING,
-                              'NFS share: cannot use %(addr)s (attempt '
-                              '%(n)d of %(max)d): %(err)s',
-                              {'addr': address, 'n': attempt + 1,
-                               'max': self._attempts, 'err': error})
+                    # A mount that failed is never adopted again by this
+                    # operation: the next address gets a mount of its own.
+                    bad = used or address
+                    avoid.add(bad)
+                    errors[bad] = error
+                    LOG.warning('NFS share: cannot use %(addr)s (attempt '
+                                '%(n)d of %(max)d): %(err)s',
+                                {'addr': bad, 'n': attempt + 1,
+                                 'max': self._attempts, 'err': error})
                     continue
-                self._address = used
-                self._generation += 1
-                self._store = posix_store.PosixStore(self._mounts.path)
-                self._log(logging.INFO,
-                          'NFS share: using %(addr)s at %(path)s (%(what)s '
-                          'in %(sec).1f s).',
-                          {'addr': used, 'path': self._mounts.path,
-                           'what': 'failover' if failed else 'mount',
-                           'sec': _native_time.monotonic() - started})
+                with self._lock:
+                    self._address = used
+                    self._store = posix_store.PosixStore(self._mounts.path)
+                LOG.info('NFS share: using %(addr)s at %(path)s (%(what)s '
+                         'in %(sec).1f s).',
+                         {'addr': used, 'path': self._mounts.path,
+                          'what': 'failover' if failed else 'mount',
+                          'sec': time.monotonic() - started})
                 return
-        self._store = None
-        self._given_up = exception.ShareUnavailable(
+        error = exception.ShareUnavailable(
             addresses=', '.join(str(a) for a in self._order),
             attempts=self._attempts,
             reason='; '.join('%s: %s' % (address, _short(error))
                              for address, error in errors.items()))
-        self._log(logging.ERROR, '%s', self._given_up.msg)
-        raise self._given_up
+        LOG.error('%s', error.msg)
+        self._give_up(error)
+        raise error
 
-    def _use(self, address, failed):
-        """Make address the mounted one and check it shows our repository.
+    def _give_up(self, error):
+        # Every later call of this operation fails at once with it.
+        with self._lock:
+            self._store = None
+            self._given_up = error
+
+    def _mount_or_adopt(self, address, avoid):
+        """Make address the mounted one; the address now mounted.
 
         A mount made by another operation on this host is adopted unless
-        it is the address that just failed: unmounting a healthy mount
+        it is one that failed this operation: unmounting a healthy mount
         would break that operation for nothing.
         """
         with self._host_lock():
             mounted = self._mounts.current()
-            if mounted is not None and mounted != failed:
-                address = mounted
-            else:
-                self._mounts.mount(address)
-        self._check_identity(address)
+            if mounted is not None and mounted not in avoid:
+                return mounted
+            self._mounts.mount(address)
         return address
 
     def _check_identity(self, address):
         root = self._mounts.path
-        marker = self._read_marker(address, root)
+        marker = concurrency.run_native(self._read_marker, address, root)
         with _identities_lock:
             known = _identities.get(self._identity_key)
         if known is not None:
@@ -202,11 +210,10 @@ class ShareConnection(object):
                         known_address, known_marker)))
             return
         if marker is None:
-            marker = share_marker.create_marker(root)
-            self._log(logging.INFO,
-                      'NFS share: new repository %(uuid)s marked at '
-                      '%(addr)s.',
-                      {'uuid': marker.repository_uuid, 'addr': address})
+            marker = concurrency.run_native(share_marker.create_marker, root)
+            LOG.info('NFS share: new repository %(uuid)s marked at '
+                     '%(addr)s.',
+                     {'uuid': marker.repository_uuid, 'addr': address})
         self._check_other_addresses(address, marker)
         with _identities_lock:
             _identities.setdefault(self._identity_key, (address, marker))
@@ -233,13 +240,13 @@ class ShareConnection(object):
                 with self._host_lock():
                     probe.mount(other)
             except Exception as error:
-                self._log(logging.WARNING,
-                          'NFS share: cannot check %(addr)s now (%(err)s); '
-                          'it is checked when first used.',
-                          {'addr': other, 'err': _short(error)})
+                LOG.warning('NFS share: cannot check %(addr)s now (%(err)s); '
+                            'it is checked when first used.',
+                            {'addr': other, 'err': _short(error)})
                 continue
             try:
-                seen = self._read_marker(other, probe.path)
+                seen = concurrency.run_native(self._read_marker, other,
+                                              probe.path)
             finally:
                 with self._host_lock():
                     probe.unmount()
@@ -250,9 +257,26 @@ class ShareConnection(object):
                         seen or 'no share marker')))
 
 
+# os-brick reports a failed NFS mount as one exception whose text holds the
+# mount command's output for each NFS version it tried.
+_MOUNT_STDERR = re.compile(r"Stderr: '(.*?)'")
+
+
 def _short(error):
-    """One line of an error: a failed mount's own message if it has one."""
+    """One line of an error: a failed mount's own message if it has one.
+
+    Cinder keeps 255 characters of a backup's failure reason: the line an
+    operator can act on (``mount.nfs: ...: connection refused``) must come
+    first, not os-brick's wrapping.
+    """
     stderr = (getattr(error, 'stderr', None) or '').strip()
-    text = stderr.splitlines()[-1] if stderr else ' '.join(str(error).split())
+    if stderr:
+        text = stderr.splitlines()[-1]
+    else:
+        text = ' '.join(str(error).split())
+        found = _MOUNT_STDERR.findall(text)
+        if found:
+            # The output's newlines come escaped, twice over.
+            text = found[-1].replace('\\n', ' ').strip('\\ ')
     text = text or error.__class__.__name__
     return text if len(text) <= 300 else text[:297] + '...'

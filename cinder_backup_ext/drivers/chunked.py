@@ -500,12 +500,16 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         if not backup.container or not backup.service_metadata:
             LOG.info('Backup %s has no stored data to delete.', backup.id)
             return
+        if records.is_legacy(backup):
+            remove = legacy.LegacyBackups(self.store, None, 1).delete
+            what = backup
+        else:
+            remove = repository.Repository(self.store).delete
+            what = self._location(backup)
         try:
-            if records.is_legacy(backup):
-                legacy.LegacyBackups(self.store, None, 1).delete(backup)
-            else:
-                repository.Repository(self.store).delete(
-                    self._location(backup))
+            # On a native thread: a hung share must not stop the service.
+            with concurrency.NativeWorkers(1) as workers:
+                workers.call(remove, what)
         except (OSError, exception.StorageError) as error:
             raise self._storage_error(backup, 'deleting', error)
         key_id = records.key_id(backup)
@@ -534,9 +538,9 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                      'without checking its data.', backup.id)
             return
         if records.is_legacy(imported):
-            legacy.LegacyBackups(self.store, None, 1).read_metadata(
-                imported)
-            return
-        repo = repository.Repository(self.store)
-        repo.read_manifest(self._location(imported,
-                                          keys.KeyRing(self.context)))
+            check = legacy.LegacyBackups(self.store, None, 1).read_metadata
+        else:
+            check = repository.Repository(self.store).read_manifest
+            imported = self._location(imported, keys.KeyRing(self.context))
+        with concurrency.NativeWorkers(1) as workers:
+            workers.call(check, imported)

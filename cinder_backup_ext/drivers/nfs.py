@@ -19,13 +19,13 @@ and the share's identity live in remotefs and share; the engine does not
 know that its files are on NFS.
 """
 
-import contextlib
+import functools
 import os
 
+from oslo_concurrency import lockutils
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from cinder import coordination
 from cinder import exception as cinder_exception
 from cinder import interface
 from cinder import utils as cinder_utils
@@ -52,7 +52,6 @@ class NFSBackupDriver(posix.PosixBackupDriver):
     def __init__(self, context):
         # Cinder builds a driver per operation: nothing is mounted here.
         self._addresses = None
-        self._connection = None
         try:
             self._addresses = remotefs.parse_share(CONF.backup_share)
         except remotefs.ShareError:
@@ -97,47 +96,14 @@ class NFSBackupDriver(posix.PosixBackupDriver):
             addresses, CONF.backup_mount_point_base,
             CONF.backup_mount_options, cinder_utils.get_root_helper())
         order = remotefs.preferred_order(addresses, CONF.host)
-        lock_name = 'backup-nfs-mount-%s' % os.path.basename(mounts.path)
-
-        @contextlib.contextmanager
-        def host_lock():
-            with coordination.COORDINATOR.get_lock(lock_name):
-                yield
-
-        self._connection = share.ShareConnection(
+        # A mount is this host's business: a lock in this host's lock_path,
+        # not Cinder's coordination back end, which with etcd would make
+        # every host's mounts wait for each other.
+        host_lock = functools.partial(
+            lockutils.lock, 'nfs-mount-%s' % os.path.basename(mounts.path),
+            lock_file_prefix='cinder-backup-ext-', external=True)
+        connection = share.ShareConnection(
             mounts, order, CONF.backup_mount_attempts, host_lock)
         return failover.FailoverStore(
-            self._connection,
+            connection,
             max_recoveries=len(addresses) * CONF.backup_mount_attempts)
-
-    # Failover messages are queued on the engine's native threads; write
-    # them once the operation is over, whatever its outcome.
-
-    def _flush_share_log(self):
-        if self._connection is not None:
-            self._connection.flush_log()
-
-    def backup(self, backup, volume_file, backup_metadata=True):
-        try:
-            return super().backup(backup, volume_file, backup_metadata)
-        finally:
-            self._flush_share_log()
-
-    def restore(self, backup, volume_id, volume_file, volume_is_new):
-        try:
-            return super().restore(backup, volume_id, volume_file,
-                                   volume_is_new)
-        finally:
-            self._flush_share_log()
-
-    def delete_backup(self, backup):
-        try:
-            return super().delete_backup(backup)
-        finally:
-            self._flush_share_log()
-
-    def import_record(self, backup, driver_info):
-        try:
-            return super().import_record(backup, driver_info)
-        finally:
-            self._flush_share_log()

@@ -24,6 +24,7 @@ from oslo_log import log as logging
 from cinder import exception as cinder_exception
 from cinder import interface
 
+from cinder_backup_ext import concurrency
 from cinder_backup_ext.drivers import chunked
 from cinder_backup_ext.storage import posix as posix_store
 
@@ -52,12 +53,17 @@ class PosixBackupDriver(chunked.ChunkedBackupDriver):
             raise cinder_exception.InvalidConfigurationValue(
                 option='backup_posix_path', value=path)
         try:
-            if not os.path.isdir(path):
-                os.makedirs(path, posix_store.DIR_MODE)
-            if not os.access(path, os.W_OK | os.X_OK):
-                raise PermissionError('not writable by this service')
+            # Off the event loop: the path may be a share that hangs.
+            concurrency.run_native(_prepare_root, path)
         except OSError as error:
             LOG.error('backup_posix_path %(path)s is unusable: %(err)s',
                       {'path': path, 'err': error})
             raise cinder_exception.InvalidConfigurationValue(
                 option='backup_posix_path', value=path)
+
+
+def _prepare_root(path):
+    if not os.path.isdir(path):
+        os.makedirs(path, posix_store.DIR_MODE)
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError('not writable by this service')

@@ -44,6 +44,7 @@ from cinder import utils as cinder_utils
 from cinder.volume import volume_utils
 
 from tests import checksums
+from tests.unit import thread_rules
 
 _native_thread = patcher.original('_thread')
 _native_threading = patcher.original('threading')
@@ -216,6 +217,9 @@ class DriverTestCase(test.TestCase):
 
     def setUp(self):
         super().setUp()
+        # Whatever a test does, the driver keeps concurrency's rules: no
+        # logging on native threads, no store I/O on the hub's.
+        self.useFixture(thread_rules.ThreadRules())
         self.ctxt = context.get_admin_context()
         # Keep usage notifications of one test from leaking into another.
         self.mock_object(volume_utils, 'notify_about_backup_usage')

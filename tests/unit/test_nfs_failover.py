@@ -21,15 +21,21 @@ functional tests' job.
 import errno
 import os
 
+from eventlet import patcher
 import fixtures
 import testtools
 
+from cinder_backup_ext import concurrency
 from cinder_backup_ext import exception
 from cinder_backup_ext import remotefs
 from cinder_backup_ext import share
 from cinder_backup_ext import share_marker
 from cinder_backup_ext.storage import failover
 from cinder_backup_ext.storage import memory
+
+# Under eventlet (when a Cinder test ran first in this process) the
+# threading module is green; the steps below run on native threads.
+_native_threading = patcher.original('threading')
 
 
 class FakeMounts(object):
@@ -39,6 +45,8 @@ class FakeMounts(object):
         self.mounted = None
         self.mount_calls = []
         self.unmounts = 0
+        # Mounting must never happen on a native worker.
+        self.mounts_on_workers = 0
 
     @property
     def path(self):
@@ -49,6 +57,8 @@ class FakeMounts(object):
 
     def mount(self, address):
         self.mount_calls.append(address)
+        if concurrency.on_native_worker():
+            self.mounts_on_workers += 1
         if self.mounted is not None:
             self.unmount()
         if address in self.dead:
@@ -88,13 +98,22 @@ class ConnectionTestCase(testtools.TestCase):
         return mounts, share.ShareConnection(
             mounts, self.addresses, attempts, NoLock, retry_interval=0)
 
+    @staticmethod
+    def connect(connection):
+        """What a FailoverStore does before its first operation."""
+        generation, store = connection.current()
+        if store is None:
+            connection.recover(generation, None)
+        return connection.current()
+
 
 class ShareConnectionTest(ConnectionTestCase):
 
     def test_mounts_on_first_use_and_marks_the_share(self):
         mounts, connection = self.connection()
+        self.assertEqual((0, None), connection.current())
         self.assertEqual([], mounts.mount_calls)
-        generation, store = connection.current()
+        generation, store = self.connect(connection)
         self.assertEqual(self.addresses[0], connection.address)
         self.assertEqual(self.export, store.root)
         marker = share_marker.read_marker(self.export)
@@ -103,14 +122,14 @@ class ShareConnectionTest(ConnectionTestCase):
 
     def test_failed_mount_tries_the_next_address(self):
         mounts, connection = self.connection(dead=[self.addresses[0]])
-        connection.current()
+        self.connect(connection)
         self.assertEqual(self.addresses[1], connection.address)
 
     def test_gives_up_after_attempts_on_every_address(self):
         mounts, connection = self.connection(dead=self.addresses,
                                              attempts=2)
         error = self.assertRaises(exception.ShareUnavailable,
-                                  connection.current)
+                                  self.connect, connection)
         for address in self.addresses:
             self.assertIn(str(address), str(error))
             self.assertEqual(2, mounts.mount_calls.count(address))
@@ -121,15 +140,16 @@ class ShareConnectionTest(ConnectionTestCase):
 
     def test_recover_moves_to_the_next_address(self):
         mounts, connection = self.connection()
-        generation, _store = connection.current()
+        generation, _store = self.connect(connection)
         mounts.dead.add(self.addresses[0])
         connection.recover(generation, OSError(errno.EIO, 'dead'))
         self.assertEqual(self.addresses[1], connection.address)
-        self.assertEqual(generation + 1, connection.current()[0])
+        self.assertFalse(connection.is_current(generation))
+        self.assertIsNotNone(connection.current()[1])
 
     def test_recover_of_an_old_generation_does_not_remount(self):
         mounts, connection = self.connection()
-        generation, _store = connection.current()
+        generation, _store = self.connect(connection)
         connection.recover(generation, OSError(errno.EIO, 'dead'))
         calls = len(mounts.mount_calls)
         # A second thread that failed on the old mount just retries.
@@ -139,10 +159,28 @@ class ShareConnectionTest(ConnectionTestCase):
     def test_adopts_a_healthy_mount_of_another_operation(self):
         mounts, connection = self.connection()
         mounts.mounted = self.addresses[2]
-        connection.current()
+        self.connect(connection)
         self.assertEqual(self.addresses[2], connection.address)
         self.assertEqual([], [a for a in mounts.mount_calls
                               if a == self.addresses[2]])
+
+    def test_a_hung_mount_found_in_place_is_not_adopted_again(self):
+        # Another operation's mount of n1 hangs: this operation must mount
+        # n2 instead of trying the hung mount once per address.
+        mounts, connection = self.connection(attempts=1)
+        mounts.mounted = self.addresses[0]
+        read_marker = share.ShareConnection._read_marker
+
+        def hung(address, root):
+            if mounts.mounted == self.addresses[0]:
+                raise OSError(errno.EIO, 'server not responding')
+            return read_marker(address, root)
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.share.ShareConnection._read_marker',
+            staticmethod(hung)))
+        self.connect(connection)
+        self.assertEqual(self.addresses[1], connection.address)
+        self.assertEqual([self.addresses[1]], mounts.mount_calls)
 
     def test_address_of_another_export_is_refused(self):
         other = os.path.join(self.export + '-other')
@@ -152,7 +190,7 @@ class ShareConnectionTest(ConnectionTestCase):
                    self.addresses[2]: self.export}
         mounts, connection = self.connection(exports=exports)
         error = self.assertRaises(exception.ShareMismatch,
-                                  connection.current)
+                                  self.connect, connection)
         self.assertIn(str(self.addresses[0]), str(error))
         self.assertIn(str(self.addresses[1]), str(error))
 
@@ -166,7 +204,7 @@ class ShareConnectionTest(ConnectionTestCase):
         # Only n1 reachable at first: n2 is checked when failover uses it.
         mounts, connection = self.connection(
             exports=exports, dead=self.addresses[1:])
-        generation, _store = connection.current()
+        generation, _store = self.connect(connection)
         mounts.dead = {self.addresses[0], self.addresses[2]}
         error = self.assertRaises(
             exception.ShareMismatch, connection.recover, generation,
@@ -179,7 +217,7 @@ class ShareConnectionTest(ConnectionTestCase):
                   'wb') as f:
             f.write(b'{"kind": "something else"}')
         _mounts, connection = self.connection()
-        self.assertRaises(exception.ShareMismatch, connection.current)
+        self.assertRaises(exception.ShareMismatch, self.connect, connection)
 
     def test_marker_creation_race_keeps_the_first(self):
         first = share_marker.create_marker(self.export)
@@ -190,15 +228,20 @@ class ShareConnectionTest(ConnectionTestCase):
 
 
 class FakeConnection(object):
-    """Hands out a MemoryStore that fails on demand."""
+    """Hands out a MemoryStore that fails on demand; connected at once
+    unless told otherwise."""
 
-    def __init__(self, failures):
+    def __init__(self, failures, connected=True):
         self.failures = list(failures)
         self.generation = 0
+        self.connected = connected
         self.recovered = []
+        self.recovery_threads = []
         self.store = memory.MemoryStore()
 
     def current(self):
+        if not self.connected:
+            return self.generation, None
         connection = self
 
         class Failing(object):
@@ -207,15 +250,26 @@ class FakeConnection(object):
 
                 def call(*args):
                     if connection.failures:
-                        raise connection.failures.pop(0)
+                        failure = connection.failures.pop(0)
+                        if callable(failure):
+                            failure = failure()
+                        if failure is not None:
+                            raise failure
                     return method(*args)
                 return call
         return self.generation, Failing()
 
+    def is_current(self, generation):
+        return generation == self.generation
+
     recoverable = staticmethod(remotefs.is_dead_server_error)
 
     def recover(self, generation, error):
-        self.recovered.append((generation, error.errno))
+        self.recovery_threads.append(concurrency.on_native_worker())
+        if generation != self.generation:
+            return
+        self.recovered.append((generation, error and error.errno))
+        self.connected = True
         self.generation += 1
 
 
@@ -265,3 +319,146 @@ class FailoverStoreTest(testtools.TestCase):
             store = failover.FailoverStore(connection, max_recoveries=2)
             getattr(store, name)(*args)
             self.assertEqual(1, len(connection.recovered), name)
+
+    def test_first_operation_connects(self):
+        connection = FakeConnection([], connected=False)
+        store = failover.FailoverStore(connection, max_recoveries=2)
+        store.put_object('c', 'o', b'x')
+        self.assertEqual([(0, None)], connection.recovered)
+        self.assertEqual(b'x', connection.store.get_object('c', 'o'))
+
+    def test_an_operation_the_share_was_remounted_under_runs_again(self):
+        connection = FakeConnection([])
+        store = failover.FailoverStore(connection, max_recoveries=2)
+
+        def remount_meanwhile():
+            # Another step failed over while this one ran: what it did
+            # may have gone to the bare mount point.
+            connection.generation += 1
+        connection.failures = [remount_meanwhile]
+        store.put_object('c', 'o', b'x')
+        self.assertEqual(b'x', connection.store.get_object('c', 'o'))
+        # Recovering was not needed: the generation had moved on.
+        self.assertEqual([], connection.recovered)
+        self.assertEqual([False], connection.recovery_threads)
+
+    def test_any_error_while_remounted_is_retried(self):
+        connection = FakeConnection([])
+        store = failover.FailoverStore(connection, max_recoveries=2)
+
+        def vanished():
+            connection.generation += 1
+            return OSError(errno.ENOENT, 'empty mount point')
+        connection.failures = [vanished]
+        store.put_object('c', 'o', b'x')
+        self.assertEqual(b'x', connection.store.get_object('c', 'o'))
+
+
+class HandBackTest(testtools.TestCase):
+    """On native workers, recovery is handed back to the caller's thread."""
+
+    def run_on_workers(self, connection, max_recoveries=3, steps=1):
+        store = failover.FailoverStore(connection, max_recoveries)
+        with concurrency.NativeWorkers(2) as workers:
+            return list(concurrency.ordered_map(
+                workers, lambda n: store.put_object('c', 'o%d' % n, b'x'),
+                range(steps), 2))
+
+    def test_recovery_runs_on_the_callers_thread(self):
+        connection = FakeConnection([OSError(errno.EIO, 'x')],
+                                    connected=False)
+        caller = _native_threading.get_ident()
+        seen = []
+        recover = connection.recover
+
+        def recover_here(generation, error):
+            seen.append(_native_threading.get_ident())
+            recover(generation, error)
+        connection.recover = recover_here
+        self.run_on_workers(connection)
+        self.assertEqual([(0, None), (1, errno.EIO)], connection.recovered)
+        self.assertEqual([False, False], connection.recovery_threads)
+        self.assertEqual({caller}, set(seen))
+        self.assertTrue(connection.store.exists('c', 'o0'))
+
+    def test_steps_failing_together_recover_once(self):
+        # Both steps in flight fail on generation 1: one failover.
+        connection = FakeConnection([OSError(errno.EIO, 'a'),
+                                     OSError(errno.EIO, 'b')])
+        self.run_on_workers(connection, steps=2)
+        self.assertEqual([(0, errno.EIO)], connection.recovered)
+        self.assertEqual(['c/o0', 'c/o1'], sorted(
+            'c/' + n for n in connection.store.list_objects('c')))
+
+    def test_a_step_handed_back_too_often_fails_with_its_error(self):
+        connection = FakeConnection([OSError(errno.EIO, 'x')] * 10)
+        error = self.assertRaises(OSError, self.run_on_workers, connection,
+                                  max_recoveries=2)
+        self.assertEqual(errno.EIO, error.errno)
+        self.assertEqual(3, len(connection.recovered))
+
+    def test_a_failing_pipeline_runs_no_more_remedies(self):
+        connection = FakeConnection([])
+        store = failover.FailoverStore(connection, max_recoveries=3)
+
+        def step(n):
+            if n == 0:
+                raise ValueError('first step fails')
+            connection.generation += 1  # every later step wants a remount
+            return store.put_object('c', 'o%d' % n, b'x')
+        with concurrency.NativeWorkers(2) as workers:
+            self.assertRaises(ValueError, list, concurrency.ordered_map(
+                workers, step, range(4), 3))
+        self.assertEqual([], connection.recovered)
+
+    def test_any_step_that_hands_back_is_served_at_once(self):
+        # The oldest step waits on the dead server until the failover
+        # aborts its call; the failover must not wait for it in turn.
+        remounted = _native_threading.Event()
+        order = []
+
+        def remount():
+            order.append('remedy')
+            remounted.set()
+
+        def step(n):
+            if n == 0:
+                if not remounted.wait(10):
+                    raise AssertionError('the failover waited for the '
+                                         'oldest step')
+                return 'head'
+            if not remounted.is_set():
+                raise concurrency.HandBack(remount, OSError(errno.EIO, 'x'))
+            return 'second'
+        with concurrency.NativeWorkers(2) as workers:
+            results = list(concurrency.ordered_map(workers, step, range(2),
+                                                   2))
+        self.assertEqual(['head', 'second'], results)
+        self.assertEqual(['remedy'], order)
+
+
+class ShareMountThreadTest(ConnectionTestCase):
+
+    def test_mounting_and_failover_never_run_on_a_native_worker(self):
+        mounts, connection = self.connection()
+        store = failover.FailoverStore(connection, max_recoveries=3)
+        with concurrency.NativeWorkers(2) as workers:
+            workers.call(store.put_object, 'c', 'o', b'x')
+            mounts.dead.add(connection.address)
+            generation = connection.current()[0]
+            # The server of the mount in use dies under a worker.
+            failing = [OSError(errno.EIO, 'server died')]
+            put = store._connection.current()[1].put_object
+
+            def dying(*args):
+                if failing:
+                    raise failing.pop()
+                return put(*args)
+            self.useFixture(fixtures.MonkeyPatch(
+                'cinder_backup_ext.storage.posix.PosixStore.put_object',
+                lambda _store, *args: dying(*args)))
+            workers.call(store.put_object, 'c', 'o2', b'y')
+        self.assertFalse(connection.is_current(generation))
+        self.assertEqual(self.addresses[1], connection.address)
+        self.assertEqual(2, len(mounts.mount_calls))
+        self.assertEqual(0, mounts.mounts_on_workers)

@@ -12,6 +12,8 @@
 
 """backup_share parsing, mount points and address order (remotefs)."""
 
+from os_brick import exception as brick_exception
+from oslo_concurrency import processutils
 import testtools
 
 from cinder_backup_ext import remotefs
@@ -115,3 +117,25 @@ class DeadServerErrorTest(testtools.TestCase):
             self.assertFalse(remotefs.is_dead_server_error(
                 OSError(number, 'x')))
         self.assertFalse(remotefs.is_dead_server_error(ValueError('x')))
+
+
+class ShortReasonTest(testtools.TestCase):
+    """What a failed address contributes to ShareUnavailable's message:
+    Cinder keeps only 255 characters of a backup's failure reason."""
+
+    def test_mount_output_comes_first(self):
+        failed = processutils.ProcessExecutionError(
+            stdout='', exit_code=32, cmd='mount -t nfs ...',
+            stderr='mount.nfs: 10.0.0.2:/backups: connection refused\n')
+        # How os-brick reports it, for every NFS version it tried.
+        wrapped = brick_exception.BrickException(
+            'NFS mount failed for share 10.0.0.2:/backups. Error - %s'
+            % {'nfs': str(failed)})
+        expected = 'mount.nfs: 10.0.0.2:/backups: connection refused'
+        self.assertEqual(expected, share._short(failed))
+        self.assertEqual(expected, share._short(wrapped))
+
+    def test_other_errors_in_one_line(self):
+        self.assertEqual("[Errno 5] Input/output error: '/mnt/x'",
+                         share._short(OSError(5, 'Input/output error',
+                                              '/mnt/x')))
