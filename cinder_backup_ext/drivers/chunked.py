@@ -297,11 +297,14 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
             parent = (self._parent_view(backup, settings, workers, repo,
                                         keyring)
                       if backup.parent_id else None)
-            cipher = (keyring.new_cipher(backup.id)
-                      if CONF.backup_encryption_enabled else None)
             location = repository.BackupLocation(
-                container, backup.id, cipher, settings.object_size)
+                container, backup.id, None, settings.object_size)
             try:
+                # The share first: a backup that cannot be stored never
+                # gets a key to leave behind in the key manager.
+                workers.call(repo.prepare, location)
+                if CONF.backup_encryption_enabled:
+                    location.cipher = keyring.new_cipher(backup.id)
                 result = self._write_backup(
                     backup, volume, volume_file, backup_metadata, settings,
                     workers, repo, keyring, location, parent)

@@ -19,15 +19,18 @@ against a real Barbican.
 """
 
 import base64
+import errno
 import json
 import os
 
+from cinder import exception as cinder_exception
 import fixtures
 
 from cinder_backup_ext import exception
 from cinder_backup_ext import keys
 from cinder_backup_ext import manifest
 from cinder_backup_ext import records
+from cinder_backup_ext.storage import posix as posix_store
 from tests.unit import driver_base as base
 
 OBJ = base.OBJECT_SIZE
@@ -168,6 +171,22 @@ class KeyFailureTest(EncryptionTestCase):
                                       self.make_driver().backup, backup, f)
         self.assertIn('barbican is down', str(error))
         self.assertEqual([], base.tree_files(self.repo))
+
+    def test_unusable_share_creates_no_key(self):
+        # A key made for a backup that cannot be stored would be left in
+        # the key manager: the share is tried first.
+        create = self.mock_object(keys, 'create_key')
+        self.mock_object(
+            posix_store.PosixStore, 'put_container',
+            side_effect=OSError(errno.EIO, 'server not responding'))
+        backup = self.create_backup_record()
+        path = self.write_volume(base.random_bytes(2 * OBJ, 7))
+        with open(path, 'rb') as f:
+            error = self.assertRaises(
+                cinder_exception.BackupDriverException,
+                self.make_driver().backup, backup, f)
+        self.assertIn('server not responding', str(error))
+        create.assert_not_called()
 
     def test_delete_removes_data_then_key(self):
         backup = self.run_backup(base.random_bytes(2 * OBJ, 8))
