@@ -60,12 +60,15 @@ def parse_duration(text):
 
 
 def add_config_argument(parser):
-    parser.add_argument('--config-file', default=DEFAULT_CONFIG,
-                        metavar='PATH',
+    parser.add_argument('--config-file', action='append',
+                        dest='config_files', metavar='PATH',
                         help='the cinder.conf of the backup service: '
                              'backup_driver, the repository options, '
                              '[database] connection, [key_manager], '
-                             '[coordination] (default: %(default)s)')
+                             '[coordination] (default: %s); repeat it to '
+                             'add files whose options override earlier '
+                             'ones, such as the key manager credentials '
+                             'of the tools' % DEFAULT_CONFIG)
 
 
 def add_format_argument(parser):
@@ -95,13 +98,15 @@ def error_reason(error):
 class Tools(object):
     """The operator's Cinder configuration, database and driver."""
 
-    def __init__(self, config_file, debug=False):
+    def __init__(self, config_files, debug=False):
         import os
-        if not os.path.isfile(config_file):
-            raise ToolError('configuration file %s does not exist; give '
-                            'the backup service\'s cinder.conf with '
-                            '--config-file' % config_file)
-        self.conf = cmd_main.configure([config_file], debug=debug)
+        config_files = list(config_files or [DEFAULT_CONFIG])
+        for config_file in config_files:
+            if not os.path.isfile(config_file):
+                raise ToolError('configuration file %s does not exist; '
+                                'give the backup service\'s cinder.conf '
+                                'with --config-file' % config_file)
+        self.conf = cmd_main.configure(config_files, debug=debug)
         from oslo_log import log as logging
         # stdout carries the report (JSON for monitoring); oslo.log writes
         # to stdout unless told otherwise.
@@ -118,6 +123,7 @@ class Tools(object):
         # Cinder registers backup_driver in its backup manager's module.
         self.conf.import_opt('backup_driver', 'cinder.backup.manager')
         self.context = context.get_admin_context()
+        self._log_in_to_key_manager()
         self.driver_path = self.conf.backup_driver
         try:
             driver_class = harness.load_class(self.driver_path)
@@ -134,6 +140,48 @@ class Tools(object):
         self.repo = repository.Repository(self.store)
         self.threads = self.conf.backup_native_threads
         self._coordinator = None
+
+    def _log_in_to_key_manager(self):
+        """Give the tools' context a token for the key manager.
+
+        cinder-backup reads a backup's key with its owner's token, which
+        comes with each request; the tools have no request.  With
+        castellan's credential options in [key_manager] (auth_type =
+        keystone_password, auth_url, username, password, project_name,
+        ...) they log in to Keystone with them, and the keys of every
+        project that user may read are reachable (an admin's project's,
+        or all with a system reader in Barbican's new policies).
+        """
+        from castellan.common import utils as castellan_utils
+        self.conf.register_opts(castellan_utils.credential_opts,
+                                group='key_manager')
+        options = self.conf.key_manager
+        if options.auth_type != 'keystone_password':
+            if options.auth_type:
+                raise ToolError('[key_manager] auth_type = %s: the tools '
+                                'log in with keystone_password'
+                                % options.auth_type)
+            return
+        from keystoneauth1.identity import v3
+        from keystoneauth1 import session
+        auth = v3.Password(
+            auth_url=options.auth_url, username=options.username,
+            user_id=options.user_id, password=options.password,
+            user_domain_id=options.user_domain_id,
+            user_domain_name=options.user_domain_name,
+            project_id=options.project_id,
+            project_name=options.project_name,
+            project_domain_id=options.project_domain_id,
+            project_domain_name=options.project_domain_name)
+        login = session.Session(auth=auth)
+        try:
+            self.context.auth_token = login.get_token()
+            self.context.project_id = login.get_project_id()
+        except Exception as error:
+            raise ToolError('cannot log in to Keystone at [key_manager] '
+                            'auth_url = %s as %s: %s'
+                            % (options.auth_url, options.username, error),
+                            EXIT_PROBLEMS)
 
     # --- the repository ---------------------------------------------------
 
@@ -198,10 +246,19 @@ class Tools(object):
         never do this work at once."""
         from cinder import coordination
         coordinator = coordination.COORDINATOR
-        coordinator.start()
-        lock = coordinator.get_lock('cinder-backup-ext-%s' % name)
         try:
-            if not lock.acquire(blocking=False):
+            try:
+                coordinator.start()
+                lock = coordinator.get_lock('cinder-backup-ext-%s' % name)
+                acquired = lock.acquire(blocking=False)
+            except Exception as error:
+                # Without the lock two hosts could collect at once.
+                raise ToolError(
+                    'cannot take the %s lock through [coordination] '
+                    'backend_url = %s: %s: %s' % (
+                        name, self.conf.coordination.backend_url,
+                        type(error).__name__, error), EXIT_PROBLEMS)
+            if not acquired:
                 raise ToolError('another host holds the %s lock; try again '
                                 'when it is done' % name, EXIT_LOCKED)
             try:
@@ -209,7 +266,11 @@ class Tools(object):
             finally:
                 lock.release()
         finally:
-            coordinator.stop()
+            try:
+                coordinator.stop()
+            except Exception:  # nosec B110
+                # A back end that is down has nothing of ours to release.
+                pass
 
 
 def run_tool(args, body):
@@ -217,7 +278,7 @@ def run_tool(args, body):
     codes and one-line messages."""
     import traceback
     try:
-        tools = Tools(args.config_file, debug=args.debug)
+        tools = Tools(args.config_files, debug=args.debug)
         return body(tools)
     except ToolError as error:
         sys.stderr.write('%s: %s\n' % (args.command, error))
