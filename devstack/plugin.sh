@@ -57,9 +57,8 @@ function configure_cinder_backup_ext {
             ;;
     esac
     iniset "$CINDER_CONF" DEFAULT backup_compression_algorithm "$CINDER_BACKUP_EXT_COMPRESSION"
-    if [[ -n "$CINDER_BACKUP_EXT_ENCRYPTION" ]]; then
-        iniset "$CINDER_CONF" DEFAULT backup_encryption_enabled "$CINDER_BACKUP_EXT_ENCRYPTION"
-    fi
+    configure_cinder_backup_ext_encryption
+    configure_cinder_backup_ext_coordination
     for option in $CINDER_BACKUP_EXT_OPTIONS; do
         if [[ "$option" != *=* ]]; then
             die "$LINENO" "CINDER_BACKUP_EXT_OPTIONS: '$option' is not name=value"
@@ -68,6 +67,35 @@ function configure_cinder_backup_ext {
         value=${option#*=}
         iniset "$CINDER_CONF" DEFAULT "$name" "$value"
     done
+}
+
+# configure_cinder_backup_ext_encryption: a key per backup in Barbican,
+# when asked for or, by default, when Barbican runs in this cloud.
+function configure_cinder_backup_ext_encryption {
+    local encryption=$CINDER_BACKUP_EXT_ENCRYPTION
+    if [[ -z "$encryption" ]] && is_service_enabled barbican barbican-svc; then
+        encryption=True
+    fi
+    if [[ -z "$encryption" ]]; then
+        return
+    fi
+    iniset "$CINDER_CONF" DEFAULT backup_encryption_enabled "$encryption"
+    if bool_from_string "$encryption" && is_service_enabled barbican barbican-svc; then
+        # lib/cinder configures a fixed-key manager; backup keys live in
+        # Barbican.
+        iniset "$CINDER_CONF" key_manager backend barbican
+    fi
+}
+
+# configure_cinder_backup_ext_coordination: Cinder's locks, and the
+# operator tools' (orphans, adopt), through the etcd devstack runs, as
+# lib/cinder sets it, so that they hold across backup hosts.  An operator's
+# own CINDER_COORDINATION_URL stays as lib/cinder wrote it.
+function configure_cinder_backup_ext_coordination {
+    if [[ -z "${CINDER_COORDINATION_URL:-}" ]] && is_service_enabled etcd3; then
+        iniset "$CINDER_CONF" coordination backend_url \
+            "etcd3+http://${SERVICE_HOST}:${ETCD_PORT}?api_version=v3"
+    fi
 }
 
 # configure_tempest_cinder_backup_ext: tempest runs the backup tests.

@@ -164,6 +164,44 @@ class DevstackPluginTest(testtools.TestCase):
         self.assertEqual('8', defaults['backup_pipeline_depth'])
         self.assertNotIn('backup_posix_path', defaults)
 
+    def test_production_shape_with_barbican_and_etcd(self):
+        self.run_phase(
+            'stack', 'post-config',
+            services='c-api,c-vol,c-bak,barbican-svc,etcd3',
+            CINDER_BACKUP_EXT_DRIVER='nfs',
+            CINDER_BACKUP_EXT_NFS_SHARE='10.0.0.1:/backups,10.0.0.2:/backups',
+            SERVICE_HOST='192.0.2.10', ETCD_PORT='2379')
+        conf = self.cinder_conf()
+        self.assertEqual('cinder_backup_ext.drivers.nfs.NFSBackupDriver',
+                         conf.get('DEFAULT', 'backup_driver'))
+        self.assertEqual('10.0.0.1:/backups,10.0.0.2:/backups',
+                         conf.get('DEFAULT', 'backup_share'))
+        self.assertEqual('True',
+                         conf.get('DEFAULT', 'backup_encryption_enabled'))
+        self.assertEqual('barbican', conf.get('key_manager', 'backend'))
+        self.assertEqual('etcd3+http://192.0.2.10:2379?api_version=v3',
+                         conf.get('coordination', 'backend_url'))
+
+    def test_encryption_off_by_choice_with_barbican(self):
+        self.run_phase('stack', 'post-config',
+                       services='c-api,c-vol,c-bak,barbican',
+                       CINDER_BACKUP_EXT_ENCRYPTION='False')
+        conf = self.cinder_conf()
+        self.assertEqual('False',
+                         conf.get('DEFAULT', 'backup_encryption_enabled'))
+        self.assertFalse(conf.has_section('key_manager'))
+
+    def test_own_coordination_url_is_kept(self):
+        with open(self.conf, 'a') as f:
+            f.write('[coordination]\nbackend_url = redis://10.0.0.9\n')
+        self.run_phase('stack', 'post-config',
+                       services='c-api,c-vol,c-bak,etcd3',
+                       CINDER_COORDINATION_URL='redis://10.0.0.9',
+                       SERVICE_HOST='192.0.2.10', ETCD_PORT='2379')
+        self.assertEqual('redis://10.0.0.9',
+                         self.cinder_conf().get('coordination',
+                                                'backend_url'))
+
     def test_nfs_without_share_stops_stack(self):
         output = self.run_phase('stack', 'post-config', expect_status=1,
                                 CINDER_BACKUP_EXT_DRIVER='nfs')
