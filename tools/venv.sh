@@ -99,6 +99,20 @@ missing_debian_packages() {
     echo "${missing[@]}"
 }
 
+# stop_system_service NAME: stop and disable a service the package started.
+stop_system_service() {
+    local name=$1
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1
+    then
+        systemctl disable --now "$name" >/dev/null 2>&1 || true
+    elif command -v service >/dev/null 2>&1; then
+        service "$name" stop >/dev/null 2>&1 || true
+        if command -v update-rc.d >/dev/null 2>&1; then
+            update-rc.d "$name" disable >/dev/null 2>&1 || true
+        fi
+    fi
+}
+
 ensure_base_packages() {
     # shellcheck disable=SC2046
     apt_install $(missing_base_packages)

@@ -55,6 +55,13 @@ NFSV4 {
 }
 NFS_KRB5 { Active_krb5 = false; }
 EXPORT_DEFAULTS { Attr_Expiration_Time = 0; }
+# Several servers over one directory, as the tests run them, share no
+# cache.  With directory entries cached, a directory that a host removed
+# and made again through one server lives on in the other server's cache:
+# a lookup finds the removed one, and a mkdir below it fails with ENOENT.
+# A real multi-address export has one coherent file system behind its
+# addresses; without the dirent cache every lookup goes to the directory.
+MDCACHE { Dir_Chunk = 0; }
 EXPORT {
     Export_Id = 1;
     Path = %(directory)s;
@@ -199,6 +206,58 @@ class GaneshaServer(fixtures.Fixture):
             pass
 
 
+class StandinClient(fixtures.Fixture):
+    """The stand-in NFS client for programs in private mount namespaces.
+
+    When the kernel has no NFS client, wrap(argv) runs argv in a mount
+    namespace of its own in which the stand-in (nfs_standin/mount_nfs.py)
+    is bind-mounted over /sbin/mount.nfs; with a kernel client it runs
+    argv in a private mount namespace as it is.  Either way the program's
+    mounts stay out of the machine's own.  env() is what the stand-in
+    needs in the program's environment; its FUSE servers are stopped by
+    PID at cleanup.
+    """
+
+    def __init__(self, workdir):
+        super().__init__()
+        self.workdir = workdir
+
+    def _setUp(self):
+        self.piddir = os.path.join(self.workdir, 'standin-pids')
+        os.makedirs(self.piddir, exist_ok=True)
+        self.shim = None
+        if not kernel_has_nfs_client():
+            self.shim = os.path.join(self.workdir, 'mount.nfs')
+            with open(self.shim, 'w') as f:
+                f.write('#!/bin/sh\nexec %s %s "$@"\n' % (
+                    sys.executable,
+                    os.path.join(HERE, 'nfs_standin', 'mount_nfs.py')))
+            os.chmod(self.shim, 0o755)
+        self.addCleanup(self._stop_leftovers)
+
+    def env(self):
+        return {'NFS_STANDIN_PIDDIR': self.piddir,
+                'NFS_STANDIN_LOG': os.path.join(self.workdir,
+                                                'standin.log')}
+
+    def wrap(self, argv):
+        """argv in a private mount namespace with the stand-in."""
+        prefix = ['unshare', '-m', '--propagation', 'private']
+        if self.shim is None:
+            return prefix + list(argv)
+        # sh replaces itself with argv: the PID stays the program's.
+        return prefix + ['sh', '-c', 'mount --bind "$0" /sbin/mount.nfs '
+                         '&& exec "$@"', self.shim] + list(argv)
+
+    def _stop_leftovers(self):
+        """FUSE servers of the stand-in that outlived their host."""
+        for name in os.listdir(self.piddir):
+            try:
+                os.kill(int(name.split('.')[0]), signal.SIGKILL)
+            except (ValueError, ProcessLookupError):
+                pass
+
+
 class BackupHosts(fixtures.Fixture):
     """Runs nfs_host.py children sharing one database and mount base."""
 
@@ -218,25 +277,8 @@ class BackupHosts(fixtures.Fixture):
 
     def _setUp(self):
         self.mount_base = os.path.join(self.workdir, 'mnt')
-        self.piddir = os.path.join(self.workdir, 'standin-pids')
-        os.makedirs(self.piddir, exist_ok=True)
-        self.shim = None
-        if not kernel_has_nfs_client():
-            self.shim = os.path.join(self.workdir, 'mount.nfs')
-            with open(self.shim, 'w') as f:
-                f.write('#!/bin/sh\nexec %s %s "$@"\n' % (
-                    sys.executable,
-                    os.path.join(HERE, 'nfs_standin', 'mount_nfs.py')))
-            os.chmod(self.shim, 0o755)
-        self.addCleanup(self._stop_leftovers)
-
-    def _stop_leftovers(self):
-        """FUSE servers of the stand-in that outlived their host."""
-        for name in os.listdir(self.piddir):
-            try:
-                os.kill(int(name.split('.')[0]), signal.SIGKILL)
-            except (ValueError, ProcessLookupError):
-                pass
+        self.client = self.useFixture(StandinClient(self.workdir))
+        self.shim = self.client.shim
 
     def run(self, host, steps, log=None):
         """Run steps as cinder-backup host `host`; return the results."""
@@ -266,8 +308,7 @@ class BackupHosts(fixtures.Fixture):
         with open(spec_path, 'w') as f:
             json.dump(spec, f)
         env = dict(os.environ)
-        env['NFS_STANDIN_PIDDIR'] = self.piddir
-        env['NFS_STANDIN_LOG'] = os.path.join(self.workdir, 'standin.log')
+        env.update(self.client.env())
         env['PYTHONPATH'] = os.pathsep.join(
             [os.path.dirname(os.path.dirname(HERE))] +
             [p for p in [env.get('PYTHONPATH')] if p])

@@ -12,38 +12,27 @@
 
 """Backups through the openstack CLI against a real Cinder.
 
-A CinderStack (PostgreSQL, RabbitMQ, cinder-api, -scheduler, -volume and
--backup) runs the driver under test; volumes are sparse files, written and
-hashed by the tests directly.  BackupCliTests holds the tests; a subclass
-names the driver and its options, so another driver's functional tests
-reuse all of them::
-
-    class NFSBackupCliTest(test_backup_cli.BackupCliTests):
-        BACKUP_DRIVER = 'cinder_backup_ext.drivers.nfs.NFSBackupDriver'
-        BACKUP_OPTIONS = {...}
+A stack of real services (stack_case.StackCase) runs the driver under
+test; volumes are sparse files, written and hashed by the tests directly.
+BackupCliTests holds the tests; a class that mixes them in names the
+stack, so every stack shape runs all of them (test_production_stack runs
+them against the NFS driver with Barbican in two backup services).
 """
 
-import hashlib
-import os
 import threading
 
 import testtools
 
-from tests import checksums
+from tests.functional import stack_case
 from tests.functional.stack import cinder_stack
 from tests.functional.stack import openstack_cli
 
-MiB = 1024 * 1024
-GiB = 1024 * MiB
+MiB = stack_case.MiB
+GiB = stack_case.GiB
+_pattern = stack_case.pattern
 
 
-def _pattern(seed, size):
-    """size bytes of incompressible data, different for every seed."""
-    block = hashlib.shake_256(b'cinder-backup-ext %d' % seed).digest(MiB)
-    return (block * (size // MiB + 1))[:size]
-
-
-class BackupCliTests(object):
+class BackupCliTests(stack_case.StackCase):
     """The tests; mixed into a testtools.TestCase with one stack per class."""
 
     BACKUP_DRIVER = cinder_stack.POSIX_DRIVER
@@ -51,95 +40,11 @@ class BackupCliTests(object):
     EXTRA_CONFIG = {}
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.stack = cinder_stack.CinderStack(
+    def make_stack(cls):
+        return cinder_stack.CinderStack(
             backup_driver=cls.BACKUP_DRIVER,
             backup_options=cls.BACKUP_OPTIONS,
             extra_config=cls.EXTRA_CONFIG)
-        # A failed setUp has already stopped what it started.
-        cls.stack.setUp()
-        cls.cli = openstack_cli.OpenStackCLI(cls.stack)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stack.cleanUp()
-        super().tearDownClass()
-
-    # --- helpers ---
-
-    def new_volume(self, size_gb=1):
-        volume = self.cli.create_volume(self.getUniqueString('vol'), size_gb)
-        self.addCleanup(self._delete_quietly, 'volume', volume['id'])
-        return volume['id']
-
-    def _delete_quietly(self, kind, resource_id):
-        try:
-            self.cli.openstack_no_output(*(kind.split() + [
-                'delete', resource_id]))
-        except openstack_cli.CommandFailed:
-            pass
-
-    def write(self, volume_id, offset, data):
-        with open(self.stack.volume_path(volume_id), 'r+b') as f:
-            f.seek(offset)
-            f.write(data)
-
-    def fill(self, volume_id, seed):
-        """Data in a few places of a 1 GiB volume, zeros elsewhere."""
-        for i, offset in enumerate((0, 5 * MiB + 4096, 300 * MiB,
-                                    GiB - 3 * MiB)):
-            self.write(volume_id, offset, _pattern(seed * 10 + i, 3 * MiB))
-        self.write(volume_id, 600 * MiB, b'compressible text. ' * 100000)
-
-    def digest(self, volume_id):
-        path = self.stack.volume_path(volume_id)
-        return os.path.getsize(path), checksums.sha256_file(path)
-
-    def backup(self, volume_id, *options):
-        backup = self.cli.backup_volume(
-            volume_id, self.getUniqueString('backup'), *options)
-        self.addCleanup(self._delete_quietly, 'volume backup', backup['id'])
-        return backup
-
-    def restore_to_new_volume(self, backup_id):
-        name = self.getUniqueString('restored')
-        restored = self.cli.openstack('volume', 'backup', 'restore',
-                                      backup_id, name)
-        volume_id = restored['volume_id']
-        self.addCleanup(self._delete_quietly, 'volume', volume_id)
-        self.cli.wait_for_status('volume backup', backup_id, 'available')
-        self.cli.wait_for_status('volume', volume_id, 'available')
-        return volume_id
-
-    def delete_backup(self, backup_id, *options):
-        self.cli.openstack_no_output('volume', 'backup', 'delete',
-                                     *(list(options) + [backup_id]))
-        self.cli.wait_until_gone('volume backup', backup_id)
-
-    def export_record(self, backup_id):
-        record = self.cli.openstack('volume', 'backup', 'record', 'export',
-                                    backup_id)
-        # The column names differ between client versions.
-        return {k.lower().replace(' ', '_'): v for k, v in record.items()}
-
-    def import_record(self, record):
-        # With the cinder command: openstackclient 10.5's "volume backup
-        # record import" posts to /backups/export_record and gets a 404.
-        return self.cli.cinder('backup-import', record['backup_service'],
-                               record['backup_url'])
-
-    def stored_files(self):
-        """Every file in the backup repository, relative to its root."""
-        found = []
-        for root, _dirs, files in os.walk(self.stack.backup_dir):
-            found.extend(os.path.relpath(os.path.join(root, name),
-                                         self.stack.backup_dir)
-                         for name in files)
-        return found
-
-    def files_of(self, backup_id):
-        return [f for f in self.stored_files() if backup_id in f]
 
     # --- tests ---
 
@@ -230,28 +135,6 @@ class BackupCliTests(object):
                          self.digest(self.restore_to_new_volume(
                              backup['id'])))
 
-    def attach(self, volume_id):
-        """Attach the volume as a compute host would, through the cinder
-        command (openstackclient would look the server up in nova)."""
-        out = self.cli.cinder(
-            '--os-volume-api-version', '3.44', 'attachment-create',
-            '--connect', 'True', '--host', 'cbe-test-host', '--ip',
-            '127.0.0.1', '--initiator', 'iqn.2026-01.test:cbe', volume_id,
-            '8c1c8d3e-95ab-4e1f-9a1f-0c7d3d4c2a10')
-        attachment_id = [line.split('|')[2].strip()
-                         for line in out.splitlines()
-                         if line.startswith('| id ')][0]
-        self.addCleanup(self.cli.wait_for_status, 'volume', volume_id,
-                        'available')
-        # Not attachment-delete: Cinder then notifies nova, which this
-        # cloud has no catalog entry for.
-        self.addCleanup(self.cli.cinder, 'reset-state', '--state',
-                        'available', '--attach-status', 'detached',
-                        volume_id)
-        self.cli.cinder('--os-volume-api-version', '3.44',
-                        'attachment-complete', attachment_id)
-        self.cli.wait_for_status('volume', volume_id, 'in-use')
-
     def test_export_and_import_record_after_database_loss(self):
         volume_id = self.new_volume()
         self.fill(volume_id, 6)
@@ -308,9 +191,11 @@ class BackupCliTests(object):
         # the driver says it supports that.
         self.delete_backup(backup_id, '--force')
         self.cli.wait_for_status('volume', volume_id, 'available')
-        with open(os.path.join(self.stack.log_dir,
-                               'cinder-backup.log')) as log:
-            self.assertIn('Backup %s was cancelled' % backup_id, log.read())
+        logs = ''
+        for path in self.stack.backup_log_files():
+            with open(path) as log:
+                logs += log.read()
+        self.assertIn('Backup %s was cancelled' % backup_id, logs)
         self.assertEqual([], self.files_of(backup_id))
 
         # Nothing is left stuck: the volume backs up as usual.
@@ -343,5 +228,14 @@ class BackupCliTests(object):
                 self.restore_to_new_volume(backup_id)))
 
 
-class PosixBackupCliTest(BackupCliTests, testtools.TestCase):
-    """The CLI tests with cinder_backup_ext.drivers.posix."""
+class PosixBackupCliTest(stack_case.StackCase, testtools.TestCase):
+    """The POSIX driver in a real cinder-backup: one incremental chain.
+
+    The whole set of CLI tests runs against the production-shaped stack
+    (test_production_stack), whose NFS driver is the POSIX driver on a
+    mounted share; this proves the POSIX driver's own configuration in
+    the real service.
+    """
+
+    test_incremental_chain_restores_each_point_in_time = \
+        BackupCliTests.test_incremental_chain_restores_each_point_in_time

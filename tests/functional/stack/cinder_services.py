@@ -57,20 +57,41 @@ def _api_paste_ini():
     return text
 
 
+def _write_ini(path, sections):
+    parser = configparser.RawConfigParser()
+    for section, options in sections.items():
+        if section != 'DEFAULT':
+            parser.add_section(section)
+        for key, value in options.items():
+            parser.set(section, key, value)
+    with open(path, 'w') as f:
+        parser.write(f)
+
+
 class CinderServices(fixtures.Fixture):
-    """The four cinder services on one host, sharing one cinder.conf.
+    """The cinder services on one machine, sharing one cinder.conf.
 
     backup_driver and backup_options (more [DEFAULT] options, e.g. a
     share for the NFS driver) say what cinder-backup runs; extra_config
     ({section: {option: value}}) adds anything else.  keystone, a
     keystone.Keystone fixture, switches the API from noauth to Keystone
     tokens.
+
+    backup_hosts names several cinder-backup services, as on several
+    backup hosts: each reads cinder.conf and then a file of its own
+    (backup-HOST.conf) that gives it its host name and a state directory
+    (locks, mount points) of its own.  backup_launcher(host, argv) may
+    wrap their command line (in a private mount namespace, say).
     """
 
     def __init__(self, work_dir, log_dir, database_url, transport_url,
                  backup_driver, backup_options=None, extra_config=None,
-                 keystone=None):
+                 keystone=None, backup_hosts=None, backup_launcher=None,
+                 env=None):
         super().__init__()
+        self.backup_hosts = list(backup_hosts or [])
+        self.backup_launcher = backup_launcher
+        self.extra_env = dict(env or {})
         self.work_dir = work_dir
         self.log_dir = log_dir
         self.database_url = database_url
@@ -86,6 +107,17 @@ class CinderServices(fixtures.Fixture):
         self.api_port = None
         self.services = {}
         self.last_error = None
+
+    @property
+    def backup_service_names(self):
+        """One cinder-backup service per backup host (log file names)."""
+        if not self.backup_hosts:
+            return ['cinder-backup']
+        return ['cinder-backup-%s' % host for host in self.backup_hosts]
+
+    def backup_host_dir(self, host):
+        """The state directory of one backup host."""
+        return os.path.join(self.work_dir, 'hosts', host)
 
     @property
     def endpoint(self):
@@ -150,16 +182,27 @@ class CinderServices(fixtures.Fixture):
         for path in (self.volume_dir, self.backup_dir,
                      os.path.join(self.work_dir, 'state', 'lock')):
             os.makedirs(path, exist_ok=True)
-        parser = configparser.RawConfigParser()
-        for section, options in self._config().items():
-            if section != 'DEFAULT':
-                parser.add_section(section)
-            for key, value in options.items():
-                parser.set(section, key, value)
-        with open(self.conf_file, 'w') as f:
-            parser.write(f)
+        _write_ini(self.conf_file, self._config())
         with open(os.path.join(self.etc_dir, 'api-paste.ini'), 'w') as f:
             f.write(_api_paste_ini())
+        for host in self.backup_hosts:
+            os.makedirs(os.path.join(self.backup_host_dir(host), 'lock'))
+            self.set_backup_host_options(host, {})
+
+    def set_backup_host_options(self, host, options):
+        """Write backup host host's own file, with [DEFAULT] options
+        over cinder.conf's; they apply when its service (re)starts."""
+        lock_path = os.path.join(self.backup_host_dir(host), 'lock')
+        default = {'host': host}
+        default.update(options)
+        _write_ini(self.backup_host_conf(host), {
+            'DEFAULT': default,
+            'oslo_concurrency': {'lock_path': lock_path},
+            'os_brick': {'lock_path': lock_path},
+        })
+
+    def backup_host_conf(self, host):
+        return os.path.join(self.etc_dir, 'backup-%s.conf' % host)
 
     def _env(self):
         env = dict(os.environ)
@@ -168,15 +211,52 @@ class CinderServices(fixtures.Fixture):
             [REPO_ROOT] + [p for p in [env.get('PYTHONPATH')] if p])
         env['PATH'] = os.pathsep.join([VENV_BIN, env.get('PATH', '')])
         env.pop('OS_CINDER_DISABLE_EVENTLET_PATCHING', None)
+        env.update(self.extra_env)
         return env
 
-    def _start(self, name):
+    def _start(self, name, host=None):
         argv = [os.path.join(VENV_BIN, name), '--config-file',
                 self.conf_file]
+        service_name = name
+        if host is not None:
+            argv += ['--config-file', self.backup_host_conf(host)]
+            service_name = '%s-%s' % (name, host)
+            if self.backup_launcher is not None:
+                argv = self.backup_launcher(host, argv)
         service = self.useFixture(procs.Service(
-            name, argv, self.log_dir, env=self._env(), cwd=self.work_dir))
-        self.services[name] = service
+            service_name, argv, self.log_dir, env=self._env(),
+            cwd=self.work_dir))
+        self.services[service_name] = service
         return service
+
+    def backup_service(self, host):
+        return self.services['cinder-backup-%s' % host]
+
+    def stop_backup_host(self, host):
+        """Stop one backup host's cinder-backup by PID."""
+        self.backup_service(host).stop()
+
+    def start_backup_host(self, host):
+        """Start one backup host's cinder-backup again; wait until it has
+        reported itself up."""
+        self.backup_service(host).stop()
+        started = self.get('/os-services')['services']
+        before = {s['updated_at'] for s in started
+                  if s['binary'] == 'cinder-backup' and s['host'] == host}
+        service = self._start('cinder-backup', host)
+
+        def reported():
+            state, updated = self.service_states().get(
+                ('cinder-backup', host), (None, None))
+            return state == 'up' and updated not in before
+        service.wait_until('cinder-backup on %s reporting' % host, reported,
+                           START_TIMEOUT)
+
+    def _start_backups(self):
+        if not self.backup_hosts:
+            self._start('cinder-backup')
+        for host in self.backup_hosts:
+            self._start('cinder-backup', host)
 
     def _setUp(self):
         self.api_port = procs.free_port()
@@ -187,8 +267,9 @@ class CinderServices(fixtures.Fixture):
         api = self._start('cinder-api')
         # The scheduler asks for capabilities when it starts: volume and
         # backup first, so that it has a pool at once.
-        for name in SERVICES:
-            self._start(name)
+        self._start('cinder-volume')
+        self._start_backups()
+        self._start('cinder-scheduler')
         api.wait_for_port(self.api_port, START_TIMEOUT)
         self._wait_until_ready()
 
@@ -208,15 +289,25 @@ class CinderServices(fixtures.Fixture):
         resp.raise_for_status()
         return resp.json()
 
+    def service_states(self):
+        """{(binary, host): (state, updated_at)} from the API."""
+        return {(s['binary'], s['host']): (s['state'], s['updated_at'])
+                for s in self.get('/os-services')['services']}
+
     def _ready(self):
         try:
-            services = self.get('/os-services')['services']
-            up = {s['binary'] for s in services if s['state'] == 'up'}
+            states = self.service_states()
             pools = self.get('/scheduler-stats/get_pools')['pools']
         except (requests.RequestException, ValueError) as error:
             self.last_error = error
             return False
-        return up.issuperset(SERVICES) and bool(pools)
+        up = [binary for (binary, host), (state, _updated) in states.items()
+              if state == 'up']
+        backups_up = {host for (binary, host), (state, _updated)
+                      in states.items()
+                      if binary == 'cinder-backup' and state == 'up'}
+        return (set(up).issuperset(SERVICES) and bool(pools) and
+                backups_up.issuperset(self.backup_hosts))
 
     def _wait_until_ready(self):
         deadline = time.monotonic() + START_TIMEOUT

@@ -45,10 +45,17 @@ class CinderStack(fixtures.Fixture):
         fixture, for a stack that authenticates with Keystone tokens."""
         super().__init__()
         self.backup_driver = backup_driver
-        self.backup_options = backup_options
-        self.extra_config = extra_config
+        self.backup_options = dict(backup_options or {})
+        self.extra_config = {section: dict(options) for section, options
+                             in (extra_config or {}).items()}
         self.keystone_factory = keystone_factory
         self.keystone = None
+        # What a subclass's start_dependencies() may set for the cinder
+        # services: several backup hosts, a wrapper of their command line
+        # and more environment.
+        self.backup_hosts = None
+        self.backup_launcher = None
+        self.service_env = {}
 
     def _setUp(self):
         if os.getuid() != 0:
@@ -69,12 +76,19 @@ class CinderStack(fixtures.Fixture):
         if self.keystone_factory:
             self.keystone = self.useFixture(self.keystone_factory(
                 self.work_dir, self.log_dir, self.postgres))
+        self.start_dependencies()
         self.cinder = self.useFixture(cinder_services.CinderServices(
             self.work_dir, self.log_dir,
             self.postgres.create_database('cinder'),
             self.rabbitmq.transport_url, self.backup_driver,
             backup_options=self.backup_options,
-            extra_config=self.extra_config, keystone=self.keystone))
+            extra_config=self.extra_config, keystone=self.keystone,
+            backup_hosts=self.backup_hosts,
+            backup_launcher=self.backup_launcher, env=self.service_env))
+
+    def start_dependencies(self):
+        """Start more servers before the cinder services (a subclass's
+        hook); backup_options and extra_config may still change here."""
 
     @property
     def backup_dir(self):
@@ -83,12 +97,22 @@ class CinderStack(fixtures.Fixture):
     def volume_path(self, volume_id):
         return self.cinder.volume_path(volume_id)
 
-    def log_tails(self, names=('cinder-backup', 'cinder-volume'), lines=40):
+    def backup_log_files(self):
+        """The log file of every cinder-backup service."""
+        return [os.path.join(self.log_dir, name + '.log')
+                for name in self.cinder.backup_service_names]
+
+    def log_tails(self, names=None, lines=40):
+        names = names or (list(self.cinder.backup_service_names) +
+                          ['cinder-volume'])
         return ''.join(procs.log_tail(os.path.join(self.log_dir, n + '.log'),
                                       lines) for n in names)
 
     def cli_env(self):
-        """Environment for the openstack command (noauth)."""
+        """Environment for the openstack command: noauth, or the admin's
+        password with Keystone."""
+        if self.keystone:
+            return self.keystone_cli_env()
         env = self._clean_env()
         env.update({
             # openstackclient against noauth: the token is user:project.
@@ -101,8 +125,16 @@ class CinderStack(fixtures.Fixture):
         })
         return env
 
+    def keystone_cli_env(self):
+        env = self._clean_env()
+        env.update(self.keystone.cli_credentials())
+        env['OS_VOLUME_API_VERSION'] = '3.64'
+        return env
+
     def cinder_cli_env(self):
         """Environment for the cinder command (its own noauth plugin)."""
+        if self.keystone:
+            return self.keystone_cli_env()
         env = self._clean_env()
         env.update({
             'OS_AUTH_TYPE': 'noauth',

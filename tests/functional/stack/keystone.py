@@ -142,7 +142,14 @@ class Keystone(fixtures.Fixture):
         return resp.json()[collection][0]['id']
 
     def add_service(self, service_type, url):
-        """A catalog entry of service_type at url, in all interfaces."""
+        """A catalog entry of service_type at url, in all interfaces;
+        nothing if the catalog has one already."""
+        resp = requests.get(self.url + '/services',
+                            params={'type': service_type}, timeout=30,
+                            headers={'X-Auth-Token': self.admin_token()})
+        resp.raise_for_status()
+        if resp.json()['services']:
+            return
         service = self._post('/services', {'service': {
             'type': service_type, 'name': service_type}})['service']
         for interface in ('public', 'internal', 'admin'):
@@ -167,6 +174,22 @@ class Keystone(fixtures.Fixture):
                     self.url, project_id, user_id, role_id),
                 headers={'X-Auth-Token': self.admin_token()}, timeout=30)
             resp.raise_for_status()
+
+    def cli_credentials(self):
+        """OS_* variables of the admin for openstackclient and
+        cinderclient."""
+        return {
+            'OS_AUTH_TYPE': 'password',
+            'OS_AUTH_URL': self.url,
+            'OS_IDENTITY_API_VERSION': '3',
+            'OS_USERNAME': 'admin',
+            'OS_PASSWORD': ADMIN_PASSWORD,
+            'OS_PROJECT_NAME': 'admin',
+            'OS_USER_DOMAIN_NAME': 'Default',
+            'OS_PROJECT_DOMAIN_NAME': 'Default',
+            'OS_REGION_NAME': REGION,
+            'OS_INTERFACE': 'public',
+        }
 
     def authtoken_options(self):
         """cinder.conf [keystone_authtoken] for this Keystone."""

@@ -12,11 +12,11 @@
 
 """Tempest's volume backup tests against a real Cinder using our driver.
 
-Keystone, PostgreSQL, RabbitMQ and the four cinder services on loopback
-(CinderStack with Keystone); tempest's
+TempestTests is mixed into a StackCase whose stack has Keystone (the
+production-shaped stack of test_production_stack): tempest's
 tempest.api.volume.test_volumes_backup and
-tempest.api.volume.admin.test_volumes_backup, run by tempest itself from
-the tool virtualenv.
+tempest.api.volume.admin.test_volumes_backup run against it, by tempest
+itself from the tool virtualenv.
 
 Left out: VolumesBackupsAdminTest.test_volume_backup_export_import.  It
 asserts that the exported backup_service starts with
@@ -29,11 +29,8 @@ image service (test_bootable_volume_backup_and_restore).
 
 import sys
 
-import testtools
 from testtools import content
 
-from tests.functional.stack import cinder_stack
-from tests.functional.stack import keystone
 from tests.functional.stack import tempest_run
 from tests.functional.stack import tool_venv
 
@@ -47,18 +44,12 @@ MUST_PASS = (
 )
 
 
-class TempestVolumeBackupTest(testtools.TestCase):
-
-    BACKUP_DRIVER = cinder_stack.POSIX_DRIVER
-    BACKUP_OPTIONS = {}
+class TempestTests(object):
+    """Mixed into a StackCase with Keystone in its stack."""
 
     def test_tempest_volume_backup_tests(self):
         bin_dir = tool_venv.ensure()
-        stack = self.useFixture(cinder_stack.CinderStack(
-            backup_driver=self.BACKUP_DRIVER,
-            backup_options=self.BACKUP_OPTIONS,
-            keystone_factory=lambda work_dir, log_dir, postgres:
-                keystone.Keystone(work_dir, log_dir, postgres, bin_dir)))
+        stack = self.stack
         workspace = tempest_run.prepare(stack, bin_dir)
         result = tempest_run.run(bin_dir, workspace, REGEX, EXCLUDE)
 
@@ -76,8 +67,9 @@ class TempestVolumeBackupTest(testtools.TestCase):
                            content.text_content(result.output[-20000:]))
             self.addDetail('cinder-logs',
                            content.text_content(stack.log_tails(
-                               ('cinder-api', 'cinder-backup',
-                                'cinder-volume'))))
+                               ['cinder-api'] +
+                               stack.cinder.backup_service_names +
+                               ['cinder-volume'])))
         self.assertEqual([], result.failed, report)
         for name in MUST_PASS:
             self.assertTrue(any(name in t for t in result.passed),
