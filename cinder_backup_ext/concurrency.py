@@ -93,6 +93,22 @@ class HandBack(Exception):
         self.limit = limit
 
 
+def _report(outcomes, step, execute):
+    """Run step through execute(fn, *args) and put its outcome on the
+    queue the pool's owner reads: (step, True, value) or (step, False,
+    exception)."""
+    try:
+        value = execute(_run_as_worker, step.fn, step.args)
+    except BaseException as error:
+        outcomes.put((step, False, error))
+    else:
+        outcomes.put((step, True, value))
+
+
+def _here(fn, *args):
+    return fn(*args)
+
+
 class _TpoolWorkers(object):
     """Steps on eventlet's tpool; outcomes reported on a green queue."""
 
@@ -109,13 +125,7 @@ class _TpoolWorkers(object):
         # A green thread: it may touch the green queue, the native thread
         # it waits for may not.
         with self._slots:
-            try:
-                value = self._tpool.execute(_run_as_worker, step.fn,
-                                            step.args)
-            except BaseException as error:
-                self.outcomes.put((step, False, error))
-            else:
-                self.outcomes.put((step, True, value))
+            _report(self.outcomes, step, self._tpool.execute)
 
     def start(self, step):
         self._eventlet.spawn_n(self._run, step)
@@ -133,16 +143,8 @@ class _ThreadWorkers(object):
             max_workers=threads, thread_name_prefix='cinder-backup-ext')
         self.outcomes = queue.SimpleQueue()
 
-    def _run(self, step):
-        try:
-            value = _run_as_worker(step.fn, step.args)
-        except BaseException as error:
-            self.outcomes.put((step, False, error))
-        else:
-            self.outcomes.put((step, True, value))
-
     def start(self, step):
-        self._pool.submit(self._run, step)
+        self._pool.submit(_report, self.outcomes, step, _here)
 
     def shutdown(self):
         self._pool.shutdown(wait=True)
@@ -156,7 +158,7 @@ class Step(object):
         self.args = args
         self._workers = workers
         self._handbacks = 0
-        self._settled = False
+        self.settled = False
         self._ok = None
         self._value = None
 
@@ -189,7 +191,7 @@ class Step(object):
                     return False
             else:
                 value = value.cause or value
-        self._settled, self._ok, self._value = True, ok, value
+        self.settled, self._ok, self._value = True, ok, value
         return True
 
 
@@ -217,7 +219,7 @@ class NativeWorkers(object):
         """Serve the pool's outcomes until wanted has settled: whichever
         step hands something back is served at once, the others keep
         their outcome until their result() is asked for."""
-        while not wanted._settled:
+        while not wanted.settled:
             step, ok, value = self._impl.outcomes.get()
             if not step.settle(ok, value, remedies):
                 self._impl.start(step)
