@@ -29,7 +29,6 @@ import base64
 import configparser
 import os
 
-import fixtures
 import requests
 
 from tests.functional.stack import procs
@@ -89,8 +88,10 @@ application = deploy.loadapp('config:%s')
 '''
 
 
-class Barbican(fixtures.Fixture):
+class Barbican(procs.RestartableServer):
     """Barbican's API; keystone is a started stack.keystone.Keystone."""
+
+    start_timeout = START_TIMEOUT
 
     def __init__(self, work_dir, log_dir, bin_dir, keystone):
         super().__init__()
@@ -99,18 +100,16 @@ class Barbican(fixtures.Fixture):
         self.bin_dir = bin_dir
         self.keystone = keystone
         self.port = None
-        self._server = None
+        self._token = None
 
     @property
     def url(self):
         return 'http://127.0.0.1:%d' % self.port
 
-    def _setUp(self):
+    def prepare(self):
         os.makedirs(os.path.join(self.dir, '.barbican'))
         self.port = procs.free_port()
         self._write_config()
-        self.addCleanup(self.stop)
-        self.start()
 
     def _write_config(self):
         conf = _config()
@@ -136,43 +135,26 @@ class Barbican(fixtures.Fixture):
         with open(os.path.join(self.dir, 'barbican_wsgi.py'), 'w') as f:
             f.write(WSGI_WRAPPER % paste)
 
-    def start(self):
-        """Start the server (again) and wait until it answers."""
-        if self._server is not None:
-            return
+    def service(self):
         # Deprecation warnings at import would bury the log's real errors.
         env = dict(os.environ, HOME=self.dir,
                    PYTHONWARNINGS='ignore::DeprecationWarning')
+        self._token = self.keystone.admin_token()
         # One synchronous worker: sqlite has one writer at a time anyway,
         # and the tests send one request at a time.
-        server = procs.Service(
+        return procs.Service(
             'barbican',
             [os.path.join(self.bin_dir, 'gunicorn'), '--chdir', self.dir,
              '--bind', '127.0.0.1:%d' % self.port, '--workers', '1',
              '--timeout', '120', 'barbican_wsgi:application'],
             self.log_dir, env=env, cwd=self.dir)
-        token = self.keystone.admin_token()
-        server.setUp()
-        self._server = server
-        try:
-            server.wait_until('answering on %s' % self.url,
-                              lambda: self._answers(token), START_TIMEOUT)
-        except Exception:
-            self.stop()
-            raise
 
-    def stop(self):
-        """Stop the server by PID; its data stays for the next start."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.cleanUp()
-
-    def _answers(self, token):
+    def ready(self):
         # An authenticated request proves the whole pipeline, Keystone
         # included; the version document alone would not.
         try:
             resp = requests.get(self.url + '/v1/secrets', timeout=5,
-                                headers={'X-Auth-Token': token})
+                                headers={'X-Auth-Token': self._token})
             return resp.status_code == 200
         except requests.RequestException:
             return False

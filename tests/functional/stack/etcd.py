@@ -22,7 +22,6 @@ port and data, so that a test can take the coordination back end away.
 import os
 import shutil
 
-import fixtures
 import requests
 
 from tests.functional.stack import procs
@@ -38,7 +37,9 @@ def missing():
     return None
 
 
-class Etcd(fixtures.Fixture):
+class Etcd(procs.RestartableServer):
+
+    start_timeout = START_TIMEOUT
 
     def __init__(self, work_dir, log_dir):
         super().__init__()
@@ -46,7 +47,6 @@ class Etcd(fixtures.Fixture):
         self.log_dir = log_dir
         self.port = None
         self.peer_port = None
-        self._server = None
 
     @property
     def client_url(self):
@@ -57,19 +57,14 @@ class Etcd(fixtures.Fixture):
         """[coordination] backend_url for tooz."""
         return 'etcd3+http://127.0.0.1:%d?api_version=v3' % self.port
 
-    def _setUp(self):
+    def prepare(self):
         os.makedirs(self.dir)
         self.port = procs.free_port()
         self.peer_port = procs.free_port()
-        self.addCleanup(self.stop)
-        self.start()
 
-    def start(self):
-        """Start etcd (again) and wait until it serves the v3 API."""
-        if self._server is not None:
-            return
+    def service(self):
         peer = 'http://127.0.0.1:%d' % self.peer_port
-        server = procs.Service(
+        return procs.Service(
             'etcd',
             [ETCD, '--name', 'cbe', '--data-dir',
              os.path.join(self.dir, 'data'),
@@ -80,22 +75,8 @@ class Etcd(fixtures.Fixture):
              '--initial-cluster', 'cbe=' + peer,
              '--initial-cluster-state', 'new'],
             self.log_dir, cwd=self.dir)
-        server.setUp()
-        self._server = server
-        try:
-            server.wait_until('serving %s' % self.client_url, self._answers,
-                              START_TIMEOUT)
-        except Exception:
-            self.stop()
-            raise
 
-    def stop(self):
-        """Stop etcd by PID; its data stays for the next start."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.cleanUp()
-
-    def _answers(self):
+    def ready(self):
         # The JSON gateway tooz uses, not just the port.
         try:
             resp = requests.post(self.client_url + '/v3/maintenance/status',

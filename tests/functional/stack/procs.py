@@ -182,6 +182,53 @@ class Service(fixtures.Fixture):
                         lambda: port_open(port), timeout)
 
 
+class RestartableServer(fixtures.Fixture):
+    """A server a test can stop and start again, by PID, on the same port
+    and data (to take a service away from the stack for a while).
+
+    A subclass prepares its directory, ports and configuration in
+    prepare(), builds its Service in service() and says in ready()
+    whether it answers; it is ready within start_timeout seconds.
+    """
+
+    start_timeout = 120
+
+    def _setUp(self):
+        self._server = None
+        self.prepare()
+        self.addCleanup(self.stop)
+        self.start()
+
+    def prepare(self):
+        """Before the first start."""
+
+    def service(self):
+        """The Service that runs the server."""
+        raise NotImplementedError
+
+    def ready(self):
+        raise NotImplementedError
+
+    def start(self):
+        """Start the server (again) and wait until it answers."""
+        if self._server is not None:
+            return
+        server = self.service()
+        server.setUp()
+        self._server = server
+        try:
+            server.wait_until('answering', self.ready, self.start_timeout)
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self):
+        """Stop the server by PID; its data stays for the next start."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.cleanUp()
+
+
 def run(argv, what, timeout, **kwargs):
     """Run a short command; StackError with its output if it fails."""
     try:
