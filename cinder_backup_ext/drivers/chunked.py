@@ -301,10 +301,14 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                 container, backup.id, None, settings.object_size)
             try:
                 # The share first: a backup that cannot be stored never
-                # gets a key to leave behind in the key manager.
+                # gets a key to leave behind in the key manager.  The
+                # record says where the backup is before anything is
+                # there, so that a delete after a crash finds it.
+                self._record_location(backup, location)
                 workers.call(repo.prepare, location)
                 if CONF.backup_encryption_enabled:
                     location.cipher = keyring.new_cipher(backup.id)
+                    self._record_location(backup, location)
                 result = self._write_backup(
                     backup, volume, volume_file, backup_metadata, settings,
                     workers, repo, keyring, location, parent)
@@ -340,10 +344,6 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                       settings, workers, repo, keyring, location, parent):
         owner, fingerprint_key, parent_key = self._fingerprint_keys(
             backup, location.cipher, parent, keyring)
-        backup.container = location.container
-        backup.service_metadata = records.service_metadata(
-            location.cipher.key_id if location.cipher else None)
-        backup.save()
         writer = backup_job.BackupWriter(
             repo, location, settings.codec, settings.block_size,
             settings.object_size, workers, settings.depth, parent,
@@ -375,6 +375,14 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         workers.call(repo.write_manifest, location, backup_manifest)
         elapsed = max(time.monotonic() - started, 1e-6)
         return writer, size, count, elapsed, progress
+
+    @staticmethod
+    def _record_location(backup, location):
+        """Its container and format (and key) in the backup's record."""
+        backup.container = location.container
+        backup.service_metadata = records.service_metadata(
+            location.cipher.key_id if location.cipher else None)
+        backup.save()
 
     def _discard(self, workers, repo, keyring, location):
         """Remove what a failed or cancelled backup wrote: data, then
