@@ -23,12 +23,12 @@ sizes per thread and per chunk in flight, whatever the volume size.
 
 import collections
 
-from cinder_backup_ext import buffers
 from cinder_backup_ext import concurrency
 from cinder_backup_ext import extents as extent_ops
 from cinder_backup_ext import fingerprint
 from cinder_backup_ext import manifest
 from cinder_backup_ext import sealing
+from cinder_backup_ext import volume_io
 
 _FP = fingerprint.SIZE
 # Segment indexes cover this many objects' worth of the volume each.
@@ -62,22 +62,6 @@ def _runs(kinds):
         if i == len(kinds) or kinds[i] != kinds[start]:
             yield kinds[start], start, i
             start = i
-
-
-def _read_chunk(volume_file, buffer):
-    """Fill buffer from the volume file; return what was read.
-
-    Returns the buffer itself when it was filled (bytes-like comparisons
-    with it stay fast), a copy of the part read at the end of the volume,
-    and b'' at its end.
-    """
-    readinto = getattr(volume_file, 'readinto', None)
-    if readinto is None:
-        return volume_file.read(len(buffer))
-    filled = buffers.fill(readinto, buffer)
-    if filled == len(buffer):
-        return buffer
-    return bytes(memoryview(buffer)[:filled])
 
 
 class BackupWriter(object):
@@ -158,7 +142,7 @@ class BackupWriter(object):
 
     # --- runs in the caller's thread -------------------------------------
 
-    def _chunks(self, volume_file, on_chunk):
+    def _chunks(self, volume, on_chunk, allocation):
         # Reading into a ring of reused buffers instead of fresh bytes
         # objects saves the page faults of a new allocation per chunk.  A
         # buffer is reused depth + 1 chunks later, when ordered_map has
@@ -166,9 +150,23 @@ class BackupWriter(object):
         ring = [bytearray(self.object_size) for _ in range(self.depth + 1)]
         number = 0
         offset = 0
+        skipped = False
         while True:
             on_chunk(offset)
-            data = _read_chunk(volume_file, ring[number % len(ring)])
+            if allocation is not None and offset < allocation.size and \
+                    not allocation.holds_data(
+                        offset, offset + self.object_size):
+                # Never allocated, so zeros: not read.  The shared zero
+                # block is recognised by identity, without a byte compared.
+                data = fingerprint.zero_block(
+                    min(self.object_size, allocation.size - offset))
+                self.stats['unread_bytes'] += len(data)
+                skipped = True
+            else:
+                if skipped:
+                    volume.seek(offset)
+                    skipped = False
+                data = volume.read_into(ring[number % len(ring)])
             if not data:
                 return
             end = offset + len(data)
@@ -190,13 +188,17 @@ class BackupWriter(object):
         return self.workers.call(self.repository.write_index, self.location,
                                  self.codec_name, index)
 
-    def run(self, volume_file, on_chunk=lambda offset: None,
-            on_progress=lambda done: None):
+    def run(self, volume, on_chunk=lambda offset: None,
+            on_progress=lambda done: None, allocation=None):
         """Back the volume up; return (segments, size, data object count).
 
-        on_chunk(offset) is called before each read (cancellation checks
-        raise from it); on_progress(bytes done) after each chunk is stored.
+        volume is a volume_io.VolumeFile (or a file object, which becomes
+        one).  on_chunk(offset) is called before each read (cancellation
+        checks raise from it); on_progress(bytes done) after each chunk is
+        stored.  With an Allocation, chunks it says hold no data are not
+        read but taken as zeros.
         """
+        volume = volume_io.wrap(volume, self.workers)
         self.workers.call(self.repository.prepare, self.location)
         segments = []
         pending = []
@@ -205,7 +207,7 @@ class BackupWriter(object):
         objects = 0
         for result in concurrency.ordered_map(
                 self.workers, self._process,
-                self._chunks(volume_file, on_chunk), self.depth):
+                self._chunks(volume, on_chunk, allocation), self.depth):
             if pending and result.number // OBJECTS_PER_SEGMENT != \
                     pending[0].number // OBJECTS_PER_SEGMENT:
                 segments.append(self._write_segment(

@@ -35,7 +35,7 @@ from cinder_backup_ext import concurrency
 from cinder_backup_ext import fingerprint
 from cinder_backup_ext import layout
 from cinder_backup_ext import repository
-from cinder_backup_ext import restore_job
+from cinder_backup_ext import volume_io
 
 VERSION = '1.0.0'
 _PREFIX = re.compile(r'^[A-Za-z0-9_.-]+$')
@@ -173,34 +173,33 @@ class LegacyBackups(object):
                                        for low, high in parts]))
                     covered = _add(covered, offset, offset + length)
         work.sort(key=lambda item: item[5][0][2])
+        volume = volume_io.VolumeFile(volume_file, self.workers)
         for item, plain in concurrency.ordered_map(
                 self.workers, self.fetch, work, self.depth):
             view = memoryview(plain)
             for low, high, volume_offset in item[5]:
-                self._write(volume_file, volume_offset, view[low:high],
+                self._write(volume, volume_offset, view[low:high],
                             volume_is_new)
             on_step(item[5][-1][2])
         volume_end = max((offset + length
                           for _backup, objects, _meta in listed
                           for _name, offset, length, _codec, _md5 in objects),
                          default=0)
-        restore_job.finish_volume(volume_file, volume_end, self.workers)
+        volume.finish(volume_end)
         for _backup, _objects, meta in listed:
             if meta:
                 return meta
         return None
 
     @staticmethod
-    def _write(volume_file, offset, data, volume_is_new):
+    def _write(volume, offset, data, volume_is_new):
         if not volume_is_new:
-            volume_file.seek(offset)
-            volume_file.write(data)
+            volume.write_at(offset, data)
             return
         for start in range(0, len(data), _ZERO_SKIP):
             piece = data[start:start + _ZERO_SKIP]
             if piece != fingerprint.zero_block(len(piece)):
-                volume_file.seek(offset + start)
-                volume_file.write(piece)
+                volume.write_at(offset + start, piece)
 
     def delete(self, backup):
         layout.validate_container(backup.container)

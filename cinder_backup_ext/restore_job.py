@@ -16,19 +16,15 @@ Owns the read pipeline: the newest backup's segment indexes describe the
 whole volume, so each stored object is fetched and verified once (on native
 workers, depth at a time) and each byte of the volume is written at most
 once.  Zero extents are skipped on a new volume, which reads as zeros, and
-written on an existing one so the result is exact.
+zeroed on an existing one so the result is exact (volume_io: an RBD image
+zeroes them itself).
 """
 
 import collections
-import os
-import stat
 
 from cinder_backup_ext import concurrency
-from cinder_backup_ext import fingerprint
 from cinder_backup_ext import sealing
-
-# Zeros are written in pieces of this size onto existing volumes.
-_ZERO_WRITE = 4 << 20
+from cinder_backup_ext import volume_io
 
 ObjectWork = collections.namedtuple('ObjectWork', 'ref extents')
 
@@ -73,25 +69,14 @@ class RestoreReader(object):
             raise
         return work, data, scratch
 
-    @staticmethod
-    def _write(volume_file, offset, data):
-        volume_file.seek(offset)
-        volume_file.write(data)
-
-    def _write_zeros(self, volume_file, extent):
-        position = extent.offset
-        end = extent.offset + extent.length
-        while position < end:
-            piece = min(_ZERO_WRITE, end - position)
-            self._write(volume_file, position, fingerprint.zero_block(piece))
-            position += piece
-
-    def run(self, volume_file, volume_is_new, on_step=lambda done: None):
-        """Write the backup's data into volume_file.
+    def run(self, volume, volume_is_new, on_step=lambda done: None):
+        """Write the backup's data into the volume (a volume_io.VolumeFile,
+        or a file object, which becomes one).
 
         on_step(bytes done) runs between objects; cancellation raises
         from it.
         """
+        volume = volume_io.wrap(volume, self.workers)
         newest = self.locations[0]
         chain_length = len(self.manifest.chain)
         for segment in self.manifest.segments:
@@ -101,36 +86,16 @@ class RestoreReader(object):
             work, zeros = _group_by_object(index.extents)
             if not volume_is_new:
                 for extent in zeros:
-                    self._write_zeros(volume_file, extent)
+                    volume.zero_range(extent.offset, extent.length)
             for item, data, scratch in concurrency.ordered_map(
                     self.workers, self._fetch, work, self.depth):
                 view = memoryview(data)
                 for extent in item.extents:
-                    self._write(volume_file, extent.offset,
-                                view[extent.object_offset:
-                                     extent.object_offset + extent.length])
+                    volume.write_at(extent.offset,
+                                    view[extent.object_offset:
+                                         extent.object_offset +
+                                         extent.length])
                 self.scratch.give_back(scratch)
                 on_step(item.extents[-1].offset + item.extents[-1].length)
         on_step(self.manifest.size)
-        finish_volume(volume_file, self.manifest.size, self.workers)
-
-
-def _extend_and_sync(fileno, size):
-    # A regular file opened with 'wb' was truncated; zeros at its end were
-    # skipped, so give it back its full length (sparse).  Block devices have
-    # their size already.
-    status = os.fstat(fileno)
-    if stat.S_ISREG(status.st_mode) and status.st_size < size:
-        os.ftruncate(fileno, size)
-    os.fsync(fileno)
-
-
-def finish_volume(volume_file, size, workers):
-    """Flush the restored volume to stable storage before it is reported
-    available."""
-    volume_file.flush()
-    try:
-        fileno = volume_file.fileno()
-    except (AttributeError, OSError, IOError, ValueError):
-        return
-    workers.call(_extend_and_sync, fileno, size)
+        volume.finish(self.manifest.size)

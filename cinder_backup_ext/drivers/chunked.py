@@ -48,6 +48,7 @@ from cinder_backup_ext import parent as parent_view
 from cinder_backup_ext import records
 from cinder_backup_ext import repository
 from cinder_backup_ext import restore_job
+from cinder_backup_ext import volume_io
 
 LOG = logging.getLogger(__name__)
 
@@ -75,6 +76,14 @@ chunked_opts = [
                      'own, created through the key manager configured in '
                      '[key_manager] (Barbican). Restores and deletes of '
                      'existing backups work whatever this says.'),
+    cfg.IntOpt('backup_allocation_samples',
+               default=16,
+               min=0,
+               help='Blocks (backup_sha_block_size_bytes each) read at '
+                    'random, before a backup, in the parts of a thin volume '
+                    'that it reports as never allocated (Ceph RBD): a block '
+                    'holding data there fails the backup instead of storing '
+                    'zeros for it. 0 trusts the report without a check.'),
     cfg.IntOpt('backup_pipeline_depth',
                default=2,
                min=1,
@@ -310,8 +319,10 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                     location.cipher = keyring.new_cipher(backup.id)
                     self._record_location(backup, location)
                 result = self._write_backup(
-                    backup, volume, volume_file, backup_metadata, settings,
-                    workers, repo, keyring, location, parent)
+                    backup, volume,
+                    volume_io.VolumeFile(volume_file, workers),
+                    backup_metadata, settings, workers, repo, keyring,
+                    location, parent)
             except Exception as error:
                 self._discard(workers, repo, keyring, location)
                 # A delete that runs while the backup is written removes
@@ -322,6 +333,11 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                     LOG.info('Backup %s was cancelled; removed what it '
                              'wrote.', backup.id)
                     return
+                if isinstance(error, volume_io.VolumeError):
+                    raise cinder_exception.BackupDriverException(
+                        reason=_('backup %(id)s: volume %(vol)s: %(err)s')
+                        % {'id': backup.id, 'vol': backup.volume_id,
+                           'err': error})
                 if isinstance(error, (OSError, exception.StorageError)):
                     raise self._storage_error(backup, 'writing the backup',
                                               error)
@@ -340,7 +356,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         backup.save()
         progress.finish()
 
-    def _write_backup(self, backup, volume, volume_file, backup_metadata,
+    def _write_backup(self, backup, volume, source, backup_metadata,
                       settings, workers, repo, keyring, location, parent):
         owner, fingerprint_key, parent_key = self._fingerprint_keys(
             backup, location.cipher, parent, keyring)
@@ -356,8 +372,13 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                 fields.BackupStatus.DELETING,
                 fields.BackupStatus.DELETED), _Cancelled)
         started = time.monotonic()
+        volume_bytes = source.size()
+        allocation = self._allocation(backup, source, volume_bytes,
+                                      settings)
         segments, size, count = writer.run(
-            volume_file, on_chunk=checker, on_progress=progress.update)
+            source, on_chunk=checker, on_progress=progress.update,
+            allocation=allocation)
+        self._check_whole(backup, source, volume_bytes, size)
         # The status is read at most once a second while the volume is
         # read; a delete that came in since (and may have removed files
         # under the writer, which recreates its directories) must not end
@@ -375,6 +396,42 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         workers.call(repo.write_manifest, location, backup_manifest)
         elapsed = max(time.monotonic() - started, 1e-6)
         return writer, size, count, elapsed, progress
+
+    @staticmethod
+    def _allocation(backup, source, volume_bytes, settings):
+        """What a thin volume says it allocated, checked where it says
+        there is nothing; None to read everything."""
+        if not volume_bytes:
+            return None
+        allocation = source.allocation(volume_bytes)
+        if allocation is None:
+            return None
+        suspect = source.first_data_in(
+            allocation, CONF.backup_allocation_samples, settings.block_size)
+        if suspect is not None:
+            raise volume_io.VolumeError(
+                _('it reports the block at offset %d as never allocated, '
+                  'but it holds data: a backup trusting the report would '
+                  'lose it') % suspect)
+        LOG.info('Backup %(id)s: volume %(vol)s has allocated %(used)d of '
+                 '%(size)d bytes; only those are read.',
+                 {'id': backup.id, 'vol': backup.volume_id,
+                  'used': allocation.allocated_bytes, 'size': volume_bytes})
+        return allocation
+
+    @staticmethod
+    def _check_whole(backup, source, volume_bytes, size):
+        """The whole volume was read, and it did not shrink meanwhile (an
+        RBD image resized or removed under the backup reads short)."""
+        if volume_bytes is None:
+            return
+        now = source.size()
+        if size != volume_bytes or now != volume_bytes:
+            raise volume_io.VolumeError(
+                _('it had %(had)d bytes when the backup started, %(read)d '
+                  'were read and it has %(now)s now: it changed during the '
+                  'backup') % {'had': volume_bytes, 'read': size,
+                               'now': now})
 
     @staticmethod
     def _record_location(backup, location):
@@ -454,7 +511,8 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                     reader = restore_job.RestoreReader(
                         repo, locations, manifests[0], workers,
                         settings.depth)
-                    reader.run(volume_file, volume_is_new, on_step=checker)
+                    reader.run(volume_io.VolumeFile(volume_file, workers),
+                               volume_is_new, on_step=checker)
                     volume_meta = manifests[0].volume_meta
             except (OSError, exception.StorageError) as error:
                 raise self._storage_error(backup, 'restoring', error)

@@ -1,0 +1,306 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The volume file cinder-backup hands a driver, whatever it is.
+
+Owns reading a volume into the engine's buffers, writing restored bytes
+back, asking a thin volume what it has allocated, zeroing ranges, and
+making a restored volume durable.  Knows nothing of backups.
+
+cinder-backup passes an open file or block device (inside eventlet's
+tpool.Proxy under eventlet), or, for a Ceph volume, os-brick's
+RBDVolumeIOWrapper: an io.RawIOBase with read, write, seek, tell and flush
+only.  Its readinto raises NotImplementedError, its fileno
+io.UnsupportedOperation, and the librbd image behind it takes bytes only.
+What the object can do is found out on first use and kept to; bytes are
+copied only for a target that needs them.
+
+Calls on the volume file are made on the operation's own thread (a
+tpool.Proxy sends them to a native thread); calls on the librbd image
+behind an RBD wrapper (its size, allocation, zeroing) block, and go
+through the operation's NativeWorkers.
+"""
+
+import bisect
+import io
+import os
+import random
+import stat
+
+from oslo_log import log as logging
+
+from cinder_backup_ext import buffers
+from cinder_backup_ext import fingerprint
+
+LOG = logging.getLogger(__name__)
+
+# What calling a method the volume file does not really have raises.
+_UNSUPPORTED = (NotImplementedError, io.UnsupportedOperation,
+                AttributeError)
+# Zeros are written in pieces of this size where a range cannot be
+# zeroed otherwise.
+_ZERO_WRITE = 4 << 20
+
+
+class Allocation(object):
+    """The parts of a volume that may hold data, from the volume itself.
+
+    Everything outside them reads as zeros.  extents are (offset,
+    length) pairs in any order; they are merged.
+    """
+
+    def __init__(self, extents, size):
+        self.size = size
+        merged = []
+        for offset, length in sorted(extents):
+            end = min(offset + length, size)
+            if end <= offset:
+                continue
+            if merged and offset <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([offset, end])
+        self._starts = [start for start, _end in merged]
+        self._ends = [end for _start, end in merged]
+
+    @property
+    def allocated_bytes(self):
+        return sum(end - start
+                   for start, end in zip(self._starts, self._ends))
+
+    def holds_data(self, start, end):
+        """Whether any byte of [start, end) may hold data."""
+        # The last extent starting before end is the only one that can
+        # reach into [start, end) from the left; later ones start past it.
+        position = bisect.bisect_left(self._starts, end) - 1
+        return position >= 0 and self._ends[position] > start
+
+    def empty_ranges(self):
+        """(start, end) of every range the volume says is not allocated."""
+        position = 0
+        for start, end in zip(self._starts, self._ends):
+            if start > position:
+                yield position, start
+            position = end
+        if position < self.size:
+            yield position, self.size
+
+
+class VolumeError(Exception):
+    """The volume could not be read as it was at the start."""
+
+
+def _rbd_image(volume_file):
+    """The librbd image behind os-brick's RBD wrapper, or None."""
+    try:
+        return getattr(volume_file, 'rbd_image', None)
+    except Exception:
+        # A closed image, say: then it is no use anyway.
+        return None
+
+
+class VolumeFile(object):
+
+    def __init__(self, volume_file, workers):
+        self.file = volume_file
+        self._workers = workers
+        self._image = _rbd_image(volume_file)
+        # None until tried: whether readinto works, whether the target
+        # takes a memoryview, whether the image zeroes ranges itself.
+        self._reads_into = None
+        self._takes_views = True
+        self._zeroes = True
+
+    @property
+    def is_rbd(self):
+        return self._image is not None
+
+    # --- reading ---------------------------------------------------------
+
+    def read_into(self, buffer):
+        """Read from the current position: the buffer itself when it was
+        filled, fewer bytes at the end of the volume, b'' past it.
+
+        VolumeError when the volume fails in a way that is not a plain
+        I/O error (an RBD image removed under the backup, say).
+        """
+        try:
+            return self._read_into(buffer)
+        except (OSError, VolumeError):
+            raise
+        except Exception as error:
+            raise VolumeError('%s: %s' % (type(error).__name__, error))
+
+    def _read_into(self, buffer):
+        if self._reads_into is not False:
+            try:
+                filled = buffers.fill(self.file.readinto, buffer)
+            except _UNSUPPORTED:
+                if self._reads_into:
+                    raise
+                self._reads_into = False
+            else:
+                self._reads_into = True
+                if filled == len(buffer):
+                    return buffer
+                return bytes(memoryview(buffer)[:filled])
+        return self._read(len(buffer))
+
+    def _read(self, size):
+        # read() hands out fresh bytes: they are used as they are, not
+        # copied into a buffer.
+        data = self.file.read(size)
+        if len(data) in (0, size):
+            return data
+        pieces = [data]
+        got = len(data)
+        while got < size:
+            more = self.file.read(size - got)
+            if not more:
+                break
+            pieces.append(more)
+            got += len(more)
+        return b''.join(pieces)
+
+    def seek(self, offset):
+        self.file.seek(offset)
+
+    def size(self):
+        """Bytes in the volume now, or None if it cannot tell."""
+        if self._image is not None:
+            return self._workers.call(self._image.size)
+        try:
+            position = self.file.tell()
+            self.file.seek(0, os.SEEK_END)
+            end = self.file.tell()
+            self.file.seek(position)
+        except (_UNSUPPORTED + (OSError, ValueError)):
+            return None
+        return end
+
+    def allocation(self, size):
+        """An Allocation of the volume's first size bytes, or None when
+        the volume cannot tell (then everything is read).
+
+        Only RBD images answer today: librbd lists the objects an image
+        (and its parent) allocated, as Benji asks it.
+        """
+        if self._image is None:
+            return None
+        found = []
+
+        def collect(offset, length, exists):
+            if exists:
+                found.append((offset, length))
+        try:
+            self._workers.call(self._image.diff_iterate, 0, size, None,
+                               collect, True, True)
+        except Exception as error:
+            LOG.info('The RBD image cannot tell which parts it allocated '
+                     '(%(type)s: %(err)s): reading all of it.',
+                     {'type': type(error).__name__, 'err': error})
+            return None
+        return Allocation(found, size)
+
+    def first_data_in(self, allocation, samples, block_size):
+        """Check the allocation where it says there is nothing: read
+        samples blocks at random there and return the offset of one that
+        holds data, or None.  Leaves the position at 0."""
+        ranges = list(allocation.empty_ranges())
+        total = sum(end - start for start, end in ranges)
+        buffer = bytearray(block_size)
+        # SystemRandom: a lying volume must not predict what is read.
+        pick = random.SystemRandom().randrange
+        for _ in range(samples if total else 0):
+            point = pick(total)
+            for start, end in ranges:
+                if point < end - start:
+                    break
+                point -= end - start
+            at = start + point
+            offset = max(start, at - at % block_size)
+            length = min(block_size, end - offset)
+            self.seek(offset)
+            data = self.read_into(memoryview(buffer)[:length])
+            if bytes(data) != fingerprint.zero_block(len(data)):
+                self.seek(0)
+                return offset
+        self.seek(0)
+        return None
+
+    # --- writing ---------------------------------------------------------
+
+    def write_at(self, offset, data):
+        self.file.seek(offset)
+        if self._takes_views:
+            try:
+                self.file.write(data)
+                return
+            except TypeError:
+                # librbd's Image.write takes bytes only; it refuses before
+                # writing anything.
+                if isinstance(data, bytes):
+                    raise
+                self._takes_views = False
+        self.file.write(bytes(data))
+
+    def zero_range(self, offset, length):
+        """Make [offset, offset + length) read as zeros.
+
+        An RBD image zeroes the range itself (write_zeroes, which
+        deallocates whole objects, as a discard does, but also zeroes the
+        parts of objects a discard may skip); elsewhere zeros are
+        written.
+        """
+        if self._image is not None and self._zeroes:
+            try:
+                self._workers.call(self._image.write_zeroes, offset, length)
+                return
+            except Exception as error:
+                self._zeroes = False
+                LOG.info('The RBD image cannot zero ranges itself '
+                         '(%(type)s: %(err)s): writing zeros.',
+                         {'type': type(error).__name__, 'err': error})
+        position = offset
+        end = offset + length
+        while position < end:
+            piece = min(_ZERO_WRITE, end - position)
+            self.write_at(position, fingerprint.zero_block(piece))
+            position += piece
+
+    def finish(self, size):
+        """Flush the restored volume to stable storage before it is
+        reported available."""
+        self.file.flush()
+        try:
+            fileno = self.file.fileno()
+        except (_UNSUPPORTED + (OSError, ValueError)):
+            # An RBD image: its flush() was the flush of librbd's cache.
+            return
+        self._workers.call(_extend_and_sync, fileno, size)
+
+
+def wrap(volume_file, workers):
+    """volume_file as a VolumeFile (it may be one already)."""
+    if isinstance(volume_file, VolumeFile):
+        return volume_file
+    return VolumeFile(volume_file, workers)
+
+
+def _extend_and_sync(fileno, size):
+    # A regular file opened with 'wb' was truncated; zeros at its end were
+    # skipped, so give it back its full length (sparse).  Block devices have
+    # their size already.
+    status = os.fstat(fileno)
+    if stat.S_ISREG(status.st_mode) and status.st_size < size:
+        os.ftruncate(fileno, size)
+    os.fsync(fileno)

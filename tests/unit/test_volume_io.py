@@ -1,0 +1,103 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""volume_io: the volume files cinder-backup hands a driver."""
+
+import io
+
+import fixtures
+import testtools
+
+from cinder_backup_ext import concurrency
+from cinder_backup_ext import volume_io
+from tests.unit import fake_rbd
+
+KiB = 1024
+
+
+class AllocationTest(testtools.TestCase):
+
+    def test_overlaps_and_gaps(self):
+        allocation = volume_io.Allocation(
+            [(64 * KiB, 64 * KiB), (0, 16 * KiB), (100 * KiB, 200 * KiB)],
+            256 * KiB)
+        # Merged and clipped to the size: [0, 16K) and [64K, 256K).
+        self.assertEqual(16 * KiB + 192 * KiB, allocation.allocated_bytes)
+        self.assertEqual([(16 * KiB, 64 * KiB)],
+                         list(allocation.empty_ranges()))
+        self.assertTrue(allocation.holds_data(0, 1))
+        self.assertTrue(allocation.holds_data(15 * KiB, 17 * KiB))
+        self.assertFalse(allocation.holds_data(16 * KiB, 64 * KiB))
+        self.assertTrue(allocation.holds_data(63 * KiB, 65 * KiB))
+        self.assertTrue(allocation.holds_data(255 * KiB, 300 * KiB))
+
+    def test_nothing_allocated(self):
+        allocation = volume_io.Allocation([], 10 * KiB)
+        self.assertFalse(allocation.holds_data(0, 10 * KiB))
+        self.assertEqual([(0, 10 * KiB)], list(allocation.empty_ranges()))
+        self.assertEqual(0, allocation.allocated_bytes)
+
+
+class VolumeFileTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.workers = self.useFixture(WorkersFixture()).workers
+
+    def test_rbd_wrapper_reads_through_read(self):
+        data = bytes(range(256)) * 1024
+        volume = volume_io.VolumeFile(
+            fake_rbd.wrapper(fake_rbd.FakeImage(data)), self.workers)
+        buffer = bytearray(100 * KiB)
+        self.assertEqual(data[:100 * KiB], volume.read_into(buffer))
+        self.assertEqual(data[100 * KiB:200 * KiB], volume.read_into(buffer))
+        self.assertEqual(data[200 * KiB:], volume.read_into(buffer))
+        self.assertEqual(b'', volume.read_into(buffer))
+
+    def test_file_reads_into_the_buffer(self):
+        volume = volume_io.VolumeFile(io.BytesIO(b'x' * 10), self.workers)
+        buffer = bytearray(4)
+        self.assertIs(buffer, volume.read_into(buffer))
+        self.assertEqual(b'xxxx', buffer)
+
+    def test_bytes_for_a_target_that_takes_only_bytes(self):
+        image = fake_rbd.FakeImage(bytes(16))
+        volume = volume_io.VolumeFile(fake_rbd.wrapper(image), self.workers)
+        volume.write_at(4, memoryview(b'abcd'))
+        volume.write_at(8, memoryview(b'efgh'))
+        self.assertEqual(b'\0' * 4 + b'abcdefgh' + b'\0' * 4,
+                         bytes(image.data))
+
+    def test_size_of_an_object_that_cannot_seek(self):
+        class ReadOnly(object):
+            def read(self, size=-1):
+                return b''
+        self.assertIsNone(volume_io.VolumeFile(ReadOnly(), None).size())
+
+    def test_zero_range_writes_zeros_where_the_image_cannot(self):
+        image = fake_rbd.FakeImage(b'\xff' * 64)
+
+        def refuse(offset, length):
+            raise NotImplementedError('write_zeroes')
+        image.write_zeroes = refuse
+        volume = volume_io.VolumeFile(fake_rbd.wrapper(image), self.workers)
+        volume.zero_range(8, 16)
+        self.assertEqual(b'\xff' * 8 + bytes(16) + b'\xff' * 40,
+                         bytes(image.data))
+
+
+class WorkersFixture(fixtures.Fixture):
+    """NativeWorkers for one test."""
+
+    def _setUp(self):
+        self.workers = concurrency.NativeWorkers(1)
+        self.addCleanup(self.workers.__exit__, None, None, None)
