@@ -40,6 +40,7 @@ import time
 EXIT_USAGE = 1
 EXIT_FAILURE = 32        # mount(8)'s "mount failure"
 MOUNT_WAIT = 20          # seconds the parent waits for the FUSE mount
+WRITE_SIZE = 1 << 20     # largest read or write the kernel passes on
 
 # nfs-rs reports NFSv4 status names; the errno a kernel client would give.
 _STATUS_ERRNO = {
@@ -274,10 +275,17 @@ def serve(spec, host, export, mountpoint, opts, report):
     pidfile = os.path.join(piddir, '%d.pid' % os.getpid()) if piddir \
         else None
     operations = make_operations(client, export, lambda: report('ok'))
+    # Without big_writes libfuse 2 passes writes on in 4 KiB pieces, each
+    # a synchronous NFS WRITE here, where a kernel client sends up to
+    # wsize; libfuse 3 writes big by default and takes no such options.
+    sizes = {}
+    if mfusepy.fuse_version_major == 2:
+        sizes = {'big_writes': True, 'max_write': WRITE_SIZE}
     try:
         mfusepy.FUSE(operations, mountpoint, foreground=True,
                      nothreads=False, fsname=spec, subtype='nfs',
-                     attr_timeout=0, entry_timeout=0, negative_timeout=0)
+                     attr_timeout=0, entry_timeout=0, negative_timeout=0,
+                     **sizes)
     finally:
         if pidfile:
             try:
