@@ -87,11 +87,15 @@ class CinderServices(fixtures.Fixture):
     def __init__(self, work_dir, log_dir, database_url, transport_url,
                  backup_driver, backup_options=None, extra_config=None,
                  keystone=None, backup_hosts=None, backup_launcher=None,
-                 env=None):
+                 env=None, volume_backend=None, python_path=()):
         super().__init__()
         self.backup_hosts = list(backup_hosts or [])
         self.backup_launcher = backup_launcher
         self.extra_env = dict(env or {})
+        # (name, {option: value}) of cinder-volume's one back end; the
+        # sparse-file test driver by default.
+        self.volume_backend = volume_backend
+        self.python_path = list(python_path)
         self.work_dir = work_dir
         self.log_dir = log_dir
         self.database_url = database_url
@@ -128,6 +132,19 @@ class CinderServices(fixtures.Fixture):
         """
         return 'http://127.0.0.1:%d/v3' % self.api_port
 
+    @property
+    def backend_name(self):
+        return self.volume_backend[0] if self.volume_backend else BACKEND
+
+    def _backend_options(self):
+        if self.volume_backend:
+            options = dict(self.volume_backend[1])
+        else:
+            options = {'volume_driver': VOLUME_DRIVER,
+                       'file_volume_dir': self.volume_dir}
+        options['volume_backend_name'] = self.backend_name
+        return options
+
     def volume_path(self, volume_id):
         return os.path.join(self.volume_dir, 'volume-%s' % volume_id)
 
@@ -148,7 +165,7 @@ class CinderServices(fixtures.Fixture):
                 'osapi_volume_listen': '127.0.0.1',
                 'osapi_volume_listen_port': str(self.api_port),
                 'osapi_volume_workers': '1',
-                'enabled_backends': BACKEND,
+                'enabled_backends': self.backend_name,
                 # Faster heartbeats: the stack is "up" once every service
                 # has reported, and tests should not wait 10 s for that.
                 'report_interval': '2',
@@ -164,12 +181,8 @@ class CinderServices(fixtures.Fixture):
                 'backend_url': 'file://' + os.path.join(state, 'coord')},
             'privsep_osbrick': {'helper_command': helper},
             'cinder_sys_admin': {'helper_command': helper},
-            BACKEND: {
-                'volume_driver': VOLUME_DRIVER,
-                'volume_backend_name': BACKEND,
-                'file_volume_dir': self.volume_dir,
-            },
         }
+        conf[self.backend_name] = self._backend_options()
         conf['DEFAULT'].update(self.backup_options)
         if self.keystone:
             conf['keystone_authtoken'] = self.keystone.authtoken_options()
@@ -208,7 +221,8 @@ class CinderServices(fixtures.Fixture):
         env = dict(os.environ)
         # cinder-volume imports the test volume driver from this checkout.
         env['PYTHONPATH'] = os.pathsep.join(
-            [REPO_ROOT] + [p for p in [env.get('PYTHONPATH')] if p])
+            [REPO_ROOT] + self.python_path +
+            [p for p in [env.get('PYTHONPATH')] if p])
         env['PATH'] = os.pathsep.join([VENV_BIN, env.get('PATH', '')])
         env.pop('OS_CINDER_DISABLE_EVENTLET_PATCHING', None)
         env.update(self.extra_env)

@@ -51,11 +51,13 @@ class CinderStack(fixtures.Fixture):
         self.keystone_factory = keystone_factory
         self.keystone = None
         # What a subclass's start_dependencies() may set for the cinder
-        # services: several backup hosts, a wrapper of their command line
-        # and more environment.
+        # services: several backup hosts, a wrapper of their command line,
+        # more environment, cinder-volume's back end, more to import.
         self.backup_hosts = None
         self.backup_launcher = None
         self.service_env = {}
+        self.volume_backend = None
+        self.python_path = []
 
     def _setUp(self):
         if os.getuid() != 0:
@@ -84,7 +86,9 @@ class CinderStack(fixtures.Fixture):
             backup_options=self.backup_options,
             extra_config=self.extra_config, keystone=self.keystone,
             backup_hosts=self.backup_hosts,
-            backup_launcher=self.backup_launcher, env=self.service_env))
+            backup_launcher=self.backup_launcher, env=self.service_env,
+            volume_backend=self.volume_backend,
+            python_path=self.python_path))
 
     def start_dependencies(self):
         """Start more servers before the cinder services (a subclass's

@@ -43,7 +43,7 @@ for _n in range(1, CONCURRENCY + 2):
 RUN_TIMEOUT = 900
 
 
-def _tempest_conf(keystone, work_dir):
+def _tempest_conf(keystone, work_dir, backend):
     return '''\
 [DEFAULT]
 log_dir = {work}
@@ -76,14 +76,14 @@ swift = false
 catalog_type = block-storage
 max_microversion = latest
 build_timeout = 180
-backend_names = file
+backend_names = {backend}
 
 [volume-feature-enabled]
 backup = true
 
 [validation]
 run_validation = false
-'''.format(work=work_dir, identity=keystone.url)
+'''.format(work=work_dir, identity=keystone.url, backend=backend)
 
 
 def _accounts_yaml():
@@ -112,7 +112,7 @@ def prepare(stack, bin_dir):
     procs.run([os.path.join(bin_dir, 'tempest'), 'init', workspace],
               'tempest init', 120, env=env)
     with open(os.path.join(workspace, 'etc', 'tempest.conf'), 'w') as f:
-        f.write(_tempest_conf(keystone, work_dir))
+        f.write(_tempest_conf(keystone, work_dir, stack.cinder.backend_name))
     with open(os.path.join(work_dir, 'accounts.yaml'), 'w') as f:
         f.write(_accounts_yaml())
     return workspace
