@@ -24,6 +24,7 @@ memory of the process and the bytes stored.
 """
 
 import collections
+import contextlib
 import os
 import shutil
 import statistics
@@ -34,11 +35,15 @@ import traceback
 
 from cinder_backup_ext.cmd import harness
 from cinder_backup_ext.cmd import progress
+from cinder_backup_ext.cmd import rbd_volumes
 from cinder_backup_ext.cmd import volumes
 
 MiB = volumes.MiB
 DEFAULT_SEED = 20240601
 WARM_UP_MIB = 64
+# The images of --rbd-conf.
+RBD_VOLUME = 'cinder-backup-ext-bench'
+RBD_RESTORED = 'cinder-backup-ext-bench-restored'
 DESCRIPTION = __doc__.split('\n\n', 1)[1]
 
 
@@ -91,6 +96,20 @@ def add_arguments(parser):
                         help='directory to work in (default: a temporary '
                              'one, removed afterwards)')
     parser.add_argument('--seed', type=int, default=DEFAULT_SEED)
+    parser.add_argument('--rbd-conf', metavar='CEPH_CONF',
+                        help='back up a thin Ceph RBD image instead of a '
+                             'file: an image of --rbd-size GiB in the '
+                             'cluster of this ceph.conf holding the --size '
+                             'MiB of generated data, read and written '
+                             'through os-brick\'s RBD wrapper as '
+                             'cinder-backup does; restores go to a new '
+                             'image')
+    parser.add_argument('--rbd-pool', default='volumes', metavar='POOL',
+                        help='the pool of the images (default: '
+                             '%(default)s)')
+    parser.add_argument('--rbd-size', type=int, default=16, metavar='GIB',
+                        help='size of the RBD image (default: '
+                             '%(default)s)')
 
 
 class RssSampler(object):
@@ -147,9 +166,15 @@ class Bench(object):
         self.args = args
         self.workdir = workdir
         self.out = out or sys.stdout
-        self.size = args.size * MiB
+        self.data_size = args.size * MiB
+        self.size = self.data_size
         self.volume_path = os.path.join(workdir, 'volume.img')
         self.target_path = os.path.join(workdir, 'restored.img')
+        self.images = None
+        if args.rbd_conf:
+            self.images = rbd_volumes.ThinImages(args.rbd_conf,
+                                                 args.rbd_pool)
+            self.size = args.rbd_size * rbd_volumes.GiB
         options = harness.parse_options(args.options)
         variants = [
             Variant('cinder', harness.CINDER_DRIVER, baseline=True),
@@ -202,11 +227,22 @@ class Bench(object):
                      progress.format_bytes(sampler.peak)))
         return result
 
+    @contextlib.contextmanager
+    def _volume(self, name, path):
+        """The volume file of the benchmark's volume or restore target:
+        a path, or os-brick's wrapper of the RBD image."""
+        if self.images is None:
+            yield path
+            return
+        with self.images.volume_file(name) as volume_file:
+            yield volume_file
+
     def _backup(self, cinder, volume, variant, phase, parent=None):
         self._configure(cinder, variant)
         before = self._stored(variant)
-        backup = self._measure(variant, phase, lambda: cinder.backup(
-            volume, self.volume_path, phase, parent=parent))
+        with self._volume(RBD_VOLUME, self.volume_path) as source:
+            backup = self._measure(variant, phase, lambda: cinder.backup(
+                volume, source, phase, parent=parent))
         variant.runs[phase][-1]['stored'] = self._stored(variant) - before
         variant.backups[phase] = backup
 
@@ -214,16 +250,33 @@ class Bench(object):
         self._configure(cinder, variant)
         target = cinder.create_volume('restored', self.size,
                                       status='restoring-backup')
-        with open(self.target_path, 'wb') as f:
-            f.truncate(self.size)
-        self._measure(variant, 'restore', lambda: cinder.restore(
-            variant.backups['incremental'], target, self.target_path))
+        if self.images is not None:
+            self.images.create(RBD_RESTORED, self.size)
+        else:
+            with open(self.target_path, 'wb') as f:
+                f.truncate(self.size)
+        with self._volume(RBD_RESTORED, self.target_path) as restored:
+            self._measure(variant, 'restore', lambda: cinder.restore(
+                variant.backups['incremental'], target, restored))
+        if self.images is not None:
+            wrong = self.images.first_difference(RBD_VOLUME, RBD_RESTORED)
+            self.images.remove(RBD_RESTORED)
+            if wrong is not None:
+                raise harness.HarnessError(
+                    '%s restored a wrong image: it differs at offset %d'
+                    % (variant.name, wrong))
+            return
         mismatch = volumes.compare_files(expected, self.target_path)
         if mismatch is not None:
             raise harness.HarnessError(
                 '%s restored a wrong volume: %s' % (variant.name,
                                                     mismatch.reason))
         os.unlink(self.target_path)
+
+    def _lay_out(self):
+        """The generated file as the RBD image, when there is one."""
+        if self.images is not None:
+            self.images.lay_out(self.volume_path, RBD_VOLUME, self.size)
 
     def run(self):
         from cinder_backup_ext.cmd import main as cmd_main
@@ -235,8 +288,14 @@ class Bench(object):
         cmd_main.configure([conf_path])
         cinder = harness.Cinder(harness.DEFAULT_DRIVER)
         self.say('volume       %s, a quarter each of %s' % (
-            progress.format_bytes(self.size),
+            progress.format_bytes(self.data_size),
             ', '.join(volumes.CONTENT_KINDS)))
+        if self.images is not None:
+            self.say('             in pieces of %s spread over a thin RBD '
+                     'image of %s (%s, pool %s); MiB/s of the image' % (
+                         progress.format_bytes(rbd_volumes.PIECE),
+                         progress.format_bytes(self.size),
+                         self.args.rbd_conf, self.args.rbd_pool))
         self.say('compression  %s for both drivers' % self.args.compression)
         self.say('keys         ours+aes: one AES-256 key per backup from '
                  'castellan\'s in-memory key manager (no Barbican round '
@@ -246,12 +305,18 @@ class Bench(object):
             if cmd_main.eventlet_active() else 'native', os.cpu_count()))
         self.say()
         self._warm_up(cinder)
-        volumes.generate_volume(self.volume_path, self.size, self.args.seed)
+        volumes.generate_volume(self.volume_path, self.data_size,
+                                self.args.seed)
+        if self.images is not None:
+            self.images.create(RBD_VOLUME, self.size)
+        self._lay_out()
         volume = cinder.create_volume('bench', self.size)
         for order in self._orders():
             for variant in order:
                 self._backup(cinder, volume, variant, 'full')
-        volumes.change_volume(self.volume_path, self.size, self.args.seed)
+        volumes.change_volume(self.volume_path, self.data_size,
+                              self.args.seed)
+        self._lay_out()
         for order in self._orders():
             for variant in order:
                 self._backup(cinder, volume, variant, 'incremental',
@@ -332,8 +397,10 @@ def run(args):
     workdir = args.workdir or tempfile.mkdtemp(
         prefix='cinder-backup-ext-bench-')
     os.makedirs(workdir, exist_ok=True)
+    bench = None
     try:
-        return Bench(args, workdir).run()
+        bench = Bench(args, workdir)
+        return bench.run()
     except harness.HarnessError as error:
         sys.stderr.write('bench: %s\n' % error)
         return 1
@@ -344,5 +411,8 @@ def run(args):
                          % (type(error).__name__, error))
         return 1
     finally:
+        if bench is not None and bench.images is not None:
+            bench.images.remove(RBD_VOLUME)
+            bench.images.close()
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)

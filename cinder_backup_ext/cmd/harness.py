@@ -20,6 +20,7 @@ with Cinder's BackupDriver API can be run.  Cinder is imported inside the
 functions that use it, so that importing this module sets nothing up.
 """
 
+import contextlib
 import importlib
 import logging
 import os
@@ -212,6 +213,18 @@ class Cinder(object):
         volume.create()
         return volume
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _volume_file(source, mode, phase):
+        """A path opened as cinder-backup opens a volume, with its moves
+        counted; any other source (os-brick's RBD wrapper, say) as it
+        is."""
+        if not isinstance(source, str):
+            yield source
+            return
+        with open(source, mode) as f:
+            yield CountingFile(f, phase)
+
     def backup(self, volume, path, name, phase=None, parent=None):
         from cinder.db import api as db_api
         from cinder import objects
@@ -227,9 +240,9 @@ class Cinder(object):
             service=self.driver_path, container=None,
             parent_id=parent.id if parent else None)
         backup.create()
-        with open(path, 'rb') as f:
-            counted = CountingFile(f, phase)
-            updates = self.driver().backup(backup, utils.tpool_wrap(counted))
+        with self._volume_file(path, 'rb', phase) as volume_file:
+            updates = self.driver().backup(backup,
+                                           utils.tpool_wrap(volume_file))
         with backup.as_read_deleted():
             backup.refresh()
         backup.status = fields.BackupStatus.AVAILABLE
@@ -249,13 +262,12 @@ class Cinder(object):
         backup.status = fields.BackupStatus.RESTORING
         backup.restore_volume_id = target_volume.id
         backup.save()
-        with open(path, 'r+b') as f:
-            counted = CountingFile(f, phase)
+        with self._volume_file(path, 'r+b', phase) as volume_file:
             self.driver().restore(backup, target_volume.id,
-                                  utils.tpool_wrap(counted), True)
+                                  utils.tpool_wrap(volume_file), True)
         backup.status = fields.BackupStatus.AVAILABLE
         backup.restore_volume_id = None
         backup.save()
         target_volume.status = 'available'
         target_volume.save()
-        return counted
+        return volume_file

@@ -21,8 +21,10 @@ import re
 
 import fixtures
 import testtools
+from testtools import content
 
 from tests.functional import cli
+from tests.functional.stack import ceph
 
 
 class BenchCommandTestCase(testtools.TestCase):
@@ -33,18 +35,43 @@ class BenchCommandTestCase(testtools.TestCase):
         proc = cli.run_command(self, 'bench', '--size', '32', '--workdir',
                                workdir)
         self.assertEqual(0, proc.returncode, proc.stderr)
-        rows = re.findall(
-            r'^(full|incremental|restore)\s+(cinder|ours)\s+([\d.]+)\s+'
-            r'([\d.]+)\s+(?:([\d.]+)x\s+)?([\d.]+)\s+([\d.]+ [KMG]iB)',
-            proc.stdout, re.MULTILINE)
+        rows = self.rows(proc.stdout)
         self.assertEqual(
             {(phase, driver) for phase in ('full', 'incremental', 'restore')
-             for driver in ('cinder', 'ours')},
+             for driver in ('cinder', 'ours', 'ours+aes')},
             {(row[0], row[1]) for row in rows}, proc.stdout)
         for row in rows:
             self.assertGreater(float(row[2]), 0)
             # Cinder is the baseline: only our rows carry a ratio.
-            self.assertEqual(row[1] == 'ours', bool(row[4]), row)
+            self.assertEqual(row[1] != 'cinder', bool(row[4]), row)
+
+    def test_thin_rbd_image_on_a_real_ceph(self):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        os.makedirs(os.path.join(tmp, 'logs'))
+        cluster = self.useFixture(ceph.CephCluster(tmp,
+                                                   os.path.join(tmp, 'logs')))
+        proc = cli.run_command(self, 'bench', '--size', '32', '--repeat',
+                               '1', '--rbd-conf', cluster.conf,
+                               '--rbd-size', '1', '--workdir',
+                               os.path.join(tmp, 'work'))
+        self.addDetail('bench', content.text_content(
+            proc.stdout + proc.stderr))
+        self.assertEqual(0, proc.returncode, proc.stderr)
+        self.assertIn('thin RBD image of 1.0 GiB', proc.stdout)
+        rows = self.rows(proc.stdout)
+        self.assertEqual(
+            {(phase, driver) for phase in ('full', 'incremental', 'restore')
+             for driver in ('cinder', 'ours', 'ours+aes')},
+            {(row[0], row[1]) for row in rows}, proc.stdout)
+        # Every image the benchmark made is gone.
+        self.assertEqual('', cluster.rbd('ls').strip())
+
+    @staticmethod
+    def rows(output):
+        return re.findall(
+            r'^(full|incremental|restore)\s+(cinder|ours\+aes|ours)\s+'
+            r'([\d.]+)\s+([\d.]+)\s+(?:([\d.]+)x\s+)?([\d.]+)\s+'
+            r'([\d.]+ [KMG]iB)', output, re.MULTILINE)
 
     def test_bad_option_is_a_clear_error(self):
         proc = cli.run_command(self, 'bench', '--size', '8', '--only',
