@@ -76,7 +76,9 @@ class CountingFile(object):
 
     def seek(self, offset, whence=os.SEEK_SET):
         pos = self._file.seek(offset, whence)
-        self._moved()
+        # A seek to the end asks the volume's size; it is no progress.
+        if whence != os.SEEK_END:
+            self._moved()
         return pos
 
     def tell(self):
