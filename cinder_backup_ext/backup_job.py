@@ -18,7 +18,10 @@ data of a chunk as one object, and writing segment indexes and, last, the
 manifest.  A full backup is an incremental against nothing.  Reading runs in
 the caller's thread; fingerprinting, compression and writes run on native
 workers, depth chunks at a time, in reused buffers: memory is a few object
-sizes per thread and per chunk in flight, whatever the volume size.
+sizes per thread and per chunk in flight, whatever the volume size.  A
+volume that reads at an offset from any thread (a Ceph RBD image) is read by
+the workers instead, each its own chunk, so that the reads overlap: one
+stream from librbd waits on the cluster for each object in turn.
 """
 
 import collections
@@ -38,6 +41,13 @@ Chunk = collections.namedtuple('Chunk', 'number offset data parent')
 ChunkResult = collections.namedtuple(
     'ChunkResult', 'number offset length fingerprints extents new_bytes '
                    'stored_bytes zero_bytes')
+
+
+class _Unread(collections.namedtuple('_Unread', 'volume offset length')):
+    """A chunk's data that the worker processing it reads itself."""
+
+    def read(self):
+        return self.volume.read_at(self.offset, self.length)
 
 
 # Stands for the chunk's own object until it is sealed.
@@ -90,6 +100,8 @@ class BackupWriter(object):
 
     def _process(self, chunk):
         data = chunk.data
+        if isinstance(data, _Unread):
+            data = data.read()
         length = len(data)
         prints, zeros = fingerprint.scan(data, self.block_size,
                                          self.fingerprint_key)
@@ -151,7 +163,11 @@ class BackupWriter(object):
         number = 0
         offset = 0
         skipped = False
+        # The allocation gives the size the workers read up to.
+        positional = allocation is not None and volume.reads_at
         while True:
+            if positional and offset >= allocation.size:
+                return
             on_chunk(offset)
             if allocation is not None and offset < allocation.size and \
                     not allocation.holds_data(
@@ -162,14 +178,18 @@ class BackupWriter(object):
                     min(self.object_size, allocation.size - offset))
                 self.stats['unread_bytes'] += len(data)
                 skipped = True
+            elif positional:
+                data = _Unread(volume, offset, min(self.object_size,
+                                                   allocation.size - offset))
             else:
                 if skipped:
                     volume.seek(offset)
                     skipped = False
                 data = volume.read_into(ring[number % len(ring)])
-            if not data:
+            length = data.length if isinstance(data, _Unread) else len(data)
+            if not length:
                 return
-            end = offset + len(data)
+            end = offset + length
             if self.parent is not None:
                 parent = self.parent.lookup(offset, end)
             else:

@@ -27,7 +27,8 @@ copied only for a target that needs them.
 Calls on the volume file are made on the operation's own thread (a
 tpool.Proxy sends them to a native thread); calls on the librbd image
 behind an RBD wrapper (its size, allocation, zeroing) block, and go
-through the operation's NativeWorkers.
+through the operation's NativeWorkers, which also read an image's chunks
+themselves (read_at), several at once.
 """
 
 import bisect
@@ -154,6 +155,26 @@ class VolumeFile(object):
                     return buffer
                 return bytes(memoryview(buffer)[:filled])
         return self._read(len(buffer))
+
+    @property
+    def reads_at(self):
+        """Whether read_at works: a read at any offset, from any thread,
+        several at once.  An RBD image's reads are positional, and librbd
+        lets go of the GIL while it waits for them."""
+        return self._image is not None
+
+    def read_at(self, offset, length):
+        """length bytes at offset (only when reads_at).  A VolumeError if
+        the volume fails or no longer holds them: it shrank."""
+        try:
+            data = self._image.read(offset, length)
+        except Exception as error:
+            raise VolumeError('%s: %s' % (type(error).__name__, error))
+        if len(data) != length:
+            raise VolumeError('%d bytes at offset %d where %d were expected: '
+                              'it changed during the backup (it shrank)'
+                              % (len(data), offset, length))
+        return data
 
     def _read(self, size):
         # read() hands out fresh bytes: they are used as they are, not

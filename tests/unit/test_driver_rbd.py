@@ -28,6 +28,7 @@ import fixtures
 from cinder import exception as cinder_exception
 from cinder import utils as cinder_utils
 
+from cinder_backup_ext import concurrency
 from cinder_backup_ext import volume_io
 from tests.unit import driver_base as base
 from tests.unit import fake_rbd
@@ -99,6 +100,18 @@ class RBDTestCase(base.DriverTestCase):
         backup.status = 'available'
         backup.save()
 
+    def assertBackupFails(self, image, message):
+        """A backup of image fails with message, naming the volume, and
+        leaves nothing stored."""
+        backup = self.create_backup_record()
+        error = self.assertRaises(
+            cinder_exception.BackupDriverException,
+            self.make_driver().backup, backup,
+            cinder_utils.tpool_wrap(fake_rbd.wrapper(image)))
+        self.assertIn(backup.volume_id, str(error))
+        self.assertIn(message, str(error))
+        self.assertEqual([], self.backup_files(backup))
+
 
 class RBDRoundTripTest(RBDTestCase):
 
@@ -150,6 +163,20 @@ class RBDAllocationTest(RBDTestCase):
         self.restore_image(backup, new, volume_is_new=True)
         self.assertEqual(bytes(image.data), bytes(new.data))
 
+    def test_the_workers_read_the_chunks_of_an_image(self):
+        # Positional reads on the workers, so that several overlap.
+        self.flags(backup_allocation_samples=0)
+        image = fake_rbd.FakeImage(thin_volume(self.SIZE, 9))
+        on_worker = []
+        image.on_read = lambda image, offset: on_worker.append(
+            concurrency.on_native_worker())
+        backup = self.backup_image(image)
+        self.assertEqual(len(image.allocated), len(on_worker))
+        self.assertEqual({True}, set(on_worker))
+        new = fake_rbd.FakeImage(bytes(self.SIZE))
+        self.restore_image(backup, new, volume_is_new=True)
+        self.assertEqual(bytes(image.data), bytes(new.data))
+
     def test_incremental_reads_only_what_is_allocated_now(self):
         self.flags(backup_allocation_samples=0)
         image = fake_rbd.FakeImage(thin_volume(self.SIZE, 6))
@@ -185,14 +212,7 @@ class RBDAllocationTest(RBDTestCase):
         self.flags(backup_allocation_samples=10000)
         image = fake_rbd.FakeImage(thin_volume(self.SIZE, 10))
         image.hidden.add(10)
-        backup = self.create_backup_record()
-        error = self.assertRaises(
-            cinder_exception.BackupDriverException,
-            self.make_driver().backup, backup,
-            cinder_utils.tpool_wrap(fake_rbd.wrapper(image)))
-        self.assertIn(backup.volume_id, str(error))
-        self.assertIn('never allocated', str(error))
-        self.assertEqual([], self.backup_files(backup))
+        self.assertBackupFails(image, 'never allocated')
 
 
 class RBDWriteTest(RBDTestCase):
@@ -249,14 +269,7 @@ class RBDChangesUnderTheBackupTest(RBDTestCase):
             if offset >= 10 * RBD_OBJ:
                 del image.data[20 * RBD_OBJ:]
         image.on_read = shrink
-        backup = self.create_backup_record()
-        error = self.assertRaises(
-            cinder_exception.BackupDriverException,
-            self.make_driver().backup, backup,
-            cinder_utils.tpool_wrap(fake_rbd.wrapper(image)))
-        self.assertIn(backup.volume_id, str(error))
-        self.assertIn('changed during the backup', str(error))
-        self.assertEqual([], self.backup_files(backup))
+        self.assertBackupFails(image, 'changed during the backup')
 
     def test_image_that_disappears_fails_the_backup(self):
         image = fake_rbd.FakeImage(thin_volume(self.SIZE, 15))
@@ -265,11 +278,4 @@ class RBDChangesUnderTheBackupTest(RBDTestCase):
             if offset >= 10 * RBD_OBJ:
                 image.removed = True
         image.on_read = remove
-        backup = self.create_backup_record()
-        error = self.assertRaises(
-            cinder_exception.BackupDriverException,
-            self.make_driver().backup, backup,
-            cinder_utils.tpool_wrap(fake_rbd.wrapper(image)))
-        self.assertIn(backup.volume_id, str(error))
-        self.assertIn('ImageNotFound', str(error))
-        self.assertEqual([], self.backup_files(backup))
+        self.assertBackupFails(image, 'ImageNotFound')
