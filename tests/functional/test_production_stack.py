@@ -86,15 +86,12 @@ class ProductionCase(stack_case.StackCase):
         return self.stack.backup_hosts
 
     def set_enabled(self, host, enabled):
-        self.cli.openstack_no_output(
-            'volume', 'service', 'set',
-            '--enable' if enabled else '--disable', host, 'cinder-backup')
+        self.stack.set_backup_service_disabled(host, not enabled)
 
     @contextlib.contextmanager
     def only_host(self, host):
-        """Restores and deletes go to host: Cinder's API skips disabled
-        backup services.  (Its scheduler, which places new backups, does
-        not: see volumes_on_hosts.)"""
+        """Restores and deletes go to host: Cinder's API sends them to
+        an enabled backup service that is up."""
         others = [h for h in self.hosts if h != host]
         for other in others:
             self.set_enabled(other, False)
@@ -169,9 +166,9 @@ class ProductionCase(stack_case.StackCase):
         """{host: (volume ID, backup ID)}: an available backup made by
         each backup host.
 
-        Cinder 29's scheduler puts each new backup on a random backup
-        host (whether it is disabled or not, and an incremental too unless
-        its driver's name says posix).  Backups of small volumes are made,
+        Cinder 29's scheduler puts each new backup on a random enabled
+        backup host (an incremental too, unless its driver's name says
+        posix).  Backups of small volumes are made,
         two at a time, until every host has made one.
         """
         found = {}

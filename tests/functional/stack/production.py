@@ -197,6 +197,15 @@ class ProductionStack(cinder_stack.CinderStack):
             url = page.get('next')
         return found
 
+    def set_backup_service_disabled(self, host, disabled):
+        """Disable or enable host's cinder-backup service.  Not through
+        the API: Cinder 29.0.0's os-services disable and enable answer
+        success but save the service unchanged."""
+        self.postgres.psql(
+            'cinder', "UPDATE services SET disabled = %s WHERE host = '%s' "
+            "AND topic = 'cinder-backup'" % (
+                'true' if disabled else 'false', host))
+
     def backup_record(self, backup_id):
         """(host, service_metadata, status, fail_reason) of the backup's
         row, deleted or not."""
