@@ -382,9 +382,18 @@ class HandBackTest(testtools.TestCase):
         self.assertTrue(connection.store.exists('c', 'o0'))
 
     def test_steps_failing_together_recover_once(self):
-        # Both steps in flight fail on generation 1: one failover.
-        connection = FakeConnection([OSError(errno.EIO, 'a'),
-                                     OSError(errno.EIO, 'b')])
+        # Both steps in flight fail on generation 0: one failover.  Each
+        # fails only once both have started, so neither can see the
+        # failover the other's failure brings.
+        both_started = _native_threading.Barrier(2, timeout=10)
+
+        def fail_together(name):
+            def failure():
+                both_started.wait()
+                return OSError(errno.EIO, name)
+            return failure
+        connection = FakeConnection([fail_together('a'),
+                                     fail_together('b')])
         self.run_on_workers(connection, steps=2)
         self.assertEqual([(0, errno.EIO)], connection.recovered)
         self.assertEqual(['c/o0', 'c/o1'], sorted(
