@@ -169,12 +169,25 @@ class VolumeFile(object):
         try:
             data = self._image.read(offset, length)
         except Exception as error:
-            raise VolumeError('%s: %s' % (type(error).__name__, error))
+            raise VolumeError(self._shrunk(offset, length) or '%s: %s' % (
+                type(error).__name__, error))
         if len(data) != length:
-            raise VolumeError('%d bytes at offset %d where %d were expected: '
-                              'it changed during the backup (it shrank)'
-                              % (len(data), offset, length))
+            raise VolumeError(self._shrunk(offset, length) or (
+                '%d bytes at offset %d where %d were expected'
+                % (len(data), offset, length)))
         return data
+
+    def _shrunk(self, offset, length):
+        # librbd refuses a read past the end of an image resized under it
+        # (EINVAL): say what happened rather than what librbd saw.
+        try:
+            now = self._image.size()
+        except Exception:
+            return None
+        if now >= offset + length:
+            return None
+        return ('it has %d bytes now, too few for the %d at offset %d: it '
+                'changed during the backup' % (now, length, offset))
 
     def _read(self, size):
         # read() hands out fresh bytes: they are used as they are, not

@@ -23,6 +23,7 @@ against the same stack.
 import contextlib
 import os
 import random
+import time
 
 import testtools
 
@@ -129,3 +130,32 @@ class RBDStackTest(stack_case.StackCase, tempest_tests.TempestTests,
         # the data (whole 4 MiB objects).
         self.assertLessEqual(self.allocated(restored),
                              self.allocated(volume_id))
+
+    def test_an_image_shrunk_during_its_backup_fails_it(self):
+        volume_id = self.new_volume(size_gb=2)
+        rng = random.Random(21)
+        # Random data is stored as it is read: a backup that lasts long
+        # enough to shrink the image under it.
+        for offset in range(0, 1536 * MiB, 64 * MiB):
+            self.write(volume_id, offset, rng.randbytes(64 * MiB))
+        backup_id = self.cli.create_backup(volume_id,
+                                           self.getUniqueString('backup'))
+        self.addCleanup(self._delete_quietly, 'volume backup', backup_id)
+        self.wait_for_log('Backup %s: volume %s has allocated'
+                          % (backup_id, volume_id))
+        self.stack.ceph.rbd('resize', '--allow-shrink', '--size', '64M',
+                            self.stack.image_name(volume_id))
+        shown = self.cli.wait_for_status('volume backup', backup_id, 'error',
+                                         timeout=300, failed=())
+        self.assertIn(volume_id, shown['fail_reason'])
+        self.assertIn('changed during the backup', shown['fail_reason'])
+        self.assertEqual([], self.files_of(backup_id))
+        print('image shrunk during a backup: %s' % shown['fail_reason'])
+
+    def wait_for_log(self, text, timeout=120):
+        deadline = time.monotonic() + timeout
+        while text not in self.backup_log():
+            if time.monotonic() > deadline:
+                self.fail('cinder-backup did not log %r in %d s'
+                          % (text, timeout))
+            time.sleep(0.1)
