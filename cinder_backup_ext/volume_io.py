@@ -121,10 +121,6 @@ class VolumeFile(object):
         self._takes_views = True
         self._zeroes = True
 
-    @property
-    def is_rbd(self):
-        return self._image is not None
-
     # --- reading ---------------------------------------------------------
 
     def read_into(self, buffer):

@@ -100,6 +100,12 @@ class RBDTestCase(base.DriverTestCase):
         backup.status = 'available'
         backup.save()
 
+    def assertRestoresToNewImage(self, backup, image):
+        """The backup, restored to a new image, reads as image does."""
+        new = fake_rbd.FakeImage(bytes(self.SIZE))
+        self.restore_image(backup, new, volume_is_new=True)
+        self.assertEqual(bytes(image.data), bytes(new.data))
+
     def assertBackupFails(self, image, message):
         """A backup of image fails with message, naming the volume, and
         leaves nothing stored."""
@@ -159,9 +165,7 @@ class RBDAllocationTest(RBDTestCase):
         self.assertLessEqual(image.bytes_read,
                              allocated + 4 * base.BLOCK_SIZE)
         self.assertGreaterEqual(image.bytes_read, allocated)
-        new = fake_rbd.FakeImage(bytes(self.SIZE))
-        self.restore_image(backup, new, volume_is_new=True)
-        self.assertEqual(bytes(image.data), bytes(new.data))
+        self.assertRestoresToNewImage(backup, image)
 
     def test_the_workers_read_the_chunks_of_an_image(self):
         # Positional reads on the workers, so that several overlap.
@@ -173,9 +177,7 @@ class RBDAllocationTest(RBDTestCase):
         backup = self.backup_image(image)
         self.assertEqual(len(image.allocated), len(on_worker))
         self.assertEqual({True}, set(on_worker))
-        new = fake_rbd.FakeImage(bytes(self.SIZE))
-        self.restore_image(backup, new, volume_is_new=True)
-        self.assertEqual(bytes(image.data), bytes(new.data))
+        self.assertRestoresToNewImage(backup, image)
 
     def test_incremental_reads_only_what_is_allocated_now(self):
         self.flags(backup_allocation_samples=0)
@@ -196,9 +198,7 @@ class RBDAllocationTest(RBDTestCase):
         backup = self.backup_image(image)
         self.assertEqual(self.SIZE, image.bytes_read)
         self.assertEqual(1, log.output.count('cannot tell which parts'))
-        new = fake_rbd.FakeImage(bytes(self.SIZE))
-        self.restore_image(backup, new, volume_is_new=True)
-        self.assertEqual(bytes(image.data), bytes(new.data))
+        self.assertRestoresToNewImage(backup, image)
 
     def test_failing_hints_fall_back_to_reading_everything(self):
         image = fake_rbd.FakeImage(thin_volume(self.SIZE, 9))
