@@ -23,13 +23,18 @@ import errno
 import json
 import os
 
+import blake3
+from castellan.common import exception as castellan_exception
 from cinder import exception as cinder_exception
 import fixtures
 
+from cinder_backup_ext import concurrency
+from cinder_backup_ext import crypto
 from cinder_backup_ext import exception
 from cinder_backup_ext import keys
 from cinder_backup_ext import manifest
 from cinder_backup_ext import records
+from cinder_backup_ext import repository
 from cinder_backup_ext.storage import posix as posix_store
 from tests.unit import driver_base as base
 
@@ -137,13 +142,62 @@ class EncryptedRoundTripTest(EncryptionTestCase):
         self.assertEqual(1, put.call_count)
         self.assertIn(name, put.call_args[0][1])
 
+    def _read_indexes(self, backup, cipher):
+        """The backup's manifest and decoded segment indexes, read with
+        cipher (None for a plain backup) as a restore reads them."""
+        repo = repository.Repository(posix_store.PosixStore(self.repo))
+        location = repository.BackupLocation(backup.container, backup.id,
+                                             cipher)
+
+        def read():
+            found = repo.read_manifest(location)
+            return found, [repo.read_index(location, segment,
+                                           len(found.chain))
+                           for segment in found.segments]
+        # Store I/O belongs on a native thread, as in the driver.
+        return concurrency.run_native(read)
+
+    def assertKeyedFingerprints(self, indexes, data, key):
+        """Every stored fingerprint is BLAKE3 of its block keyed with key,
+        and none is the plain BLAKE3 a reader of the share could match."""
+        checked = 0
+        for index in indexes:
+            for number, start in enumerate(range(
+                    index.offset, index.end, index.block_size)):
+                block = data[start:min(start + index.block_size, index.end)]
+                stored = index.fingerprints[32 * number:32 * number + 32]
+                self.assertEqual(blake3.blake3(block, key=key).digest(),
+                                 stored, 'block at %d' % start)
+                self.assertNotEqual(blake3.blake3(block).digest(), stored,
+                                    'block at %d' % start)
+                checked += 1
+        self.assertEqual(-(-len(data) // base.BLOCK_SIZE), checked)
+
     def test_fingerprints_are_keyed(self):
-        data = base.random_bytes(3 * OBJ, 5)
-        one = self.run_backup(data)
-        two = self.run_backup(data)
-        # The same volume under two keys: nothing in common on the share.
-        self.assertNotEqual(self.manifest_document(one)['segments'][0][6],
-                            self.manifest_document(two)['segments'][0][6])
+        # Zero blocks too: a plain hash of a zero block would show where a
+        # volume is empty.
+        data = bytearray(base.random_bytes(3 * OBJ, 5) + bytes(OBJ))
+        full = self.run_backup(bytes(data))
+        master = self.key_bytes(full)
+        key = crypto.derive(master, 'fingerprints')
+        cipher = crypto.BackupCipher(full.id, self.key_id(full), master)
+        found, indexes = self._read_indexes(full, cipher)
+        self.assertEqual(full.id, found.fingerprint_key)
+        self.assertKeyedFingerprints(indexes, bytes(data), key)
+
+        # A plain incremental of an encrypted backup keeps its fingerprints
+        # keyed with the encrypted ancestor's key: its index is readable by
+        # anyone, and plain hashes of the unchanged blocks would be hashes
+        # of the encrypted backup's plaintext.
+        self.flags(backup_encryption_enabled=False)
+        data[OBJ:OBJ + 5000] = base.random_bytes(5000, 15)
+        plain = self.run_backup(bytes(data), parent=full)
+        self.assertIsNone(self.key_id(plain))
+        found, indexes = self._read_indexes(plain, None)
+        self.assertIsNone(found.encryption)
+        self.assertEqual(full.id, found.fingerprint_key)
+        self.assertKeyedFingerprints(indexes, bytes(data), key)
+        self.assertRestores(plain, bytes(data))
 
 
 class KeyFailureTest(EncryptionTestCase):
@@ -189,11 +243,27 @@ class KeyFailureTest(EncryptionTestCase):
         create.assert_not_called()
 
     def test_delete_removes_data_then_key(self):
+        # A key deleted first would leave data nobody can read, and a
+        # failed delete could then never be finished: the data must be
+        # gone by the time the key manager is asked to delete the key.
         backup = self.run_backup(base.random_bytes(2 * OBJ, 8))
         key_id = self.key_id(backup)
+        manager = keys._manager()
+        real_delete = manager.delete
+        seen = []
+
+        def delete(context, managed_object_id, *args, **kwargs):
+            seen.append((managed_object_id, self.backup_files(backup)))
+            return real_delete(context, managed_object_id, *args, **kwargs)
+        self.mock_object(manager, 'delete', side_effect=delete)
+        self.assertNotEqual([], self.backup_files(backup))
         self.run_delete(backup)
+        self.assertEqual([(key_id, [])], seen)
         self.assertEqual([], self.backup_files(backup))
-        self.assertRaises(Exception, keys._manager().get, self.ctxt, key_id)
+        error = self.assertRaises(
+            castellan_exception.ManagedObjectNotFoundError, manager.get,
+            self.ctxt, key_id)
+        self.assertIn(key_id, str(error))
 
     def test_undeletable_key_is_reported_and_data_still_deleted(self):
         backup = self.run_backup(base.random_bytes(2 * OBJ, 9))
@@ -219,11 +289,14 @@ class KeyFailureTest(EncryptionTestCase):
         class Broken(object):
             def read(self, size):
                 raise IOError('volume read error')
-        self.assertRaises(Exception, self.make_driver().backup, backup,
-                          Broken())
+        error = self.assertRaises(cinder_exception.BackupDriverException,
+                                  self.make_driver().backup, backup,
+                                  Broken())
+        self.assertIn(backup.id, str(error))
+        self.assertIn('volume read error', str(error))
         self.assertEqual(1, len(created))
-        self.assertRaises(Exception, keys._manager().get, self.ctxt,
-                          created[0])
+        self.assertRaises(castellan_exception.ManagedObjectNotFoundError,
+                          keys._manager().get, self.ctxt, created[0])
 
 
 class TamperingTest(EncryptionTestCase):
