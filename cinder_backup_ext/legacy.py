@@ -15,7 +15,8 @@
 Owns reading, verifying and deleting them, so operators can move to this
 library without losing access to existing backups.  Such a backup is a
 container holding `<prefix>_metadata` (JSON: per object its offset, length,
-compression and the MD5 of its plaintext), `<prefix>_sha256file` and the
+compression and the MD5 of its plaintext, which Cinder always writes and
+this reader requires), `<prefix>_sha256file` and the
 objects `<prefix>-NNNNN`; an incremental lists only changed extents.
 
 A chain is restored in one pass: the newest object covering a byte wins and
@@ -39,6 +40,7 @@ from cinder_backup_ext import volume_io
 
 VERSION = '1.0.0'
 _PREFIX = re.compile(r'^[A-Za-z0-9_.-]+$')
+_MD5 = re.compile(r'^[0-9a-f]{32}$')
 # New volumes read as zeros: zero pieces of this size are not written.
 _ZERO_SKIP = 1 << 20
 
@@ -119,9 +121,15 @@ class LegacyBackups(object):
                 if type(offset) is not int or type(length) is not int or \
                         offset < 0 or length < 0:
                     raise ValueError('bad extent for %s' % object_name)
+                # Cinder's driver records the MD5 of every object; one
+                # without it was not written by Cinder, and restoring it
+                # unchecked would write whatever the share holds.
+                md5 = info.get('md5')
+                if not isinstance(md5, str) or not _MD5.match(md5):
+                    raise ValueError('object %s has no valid md5 (%r)'
+                                     % (object_name, md5))
                 objects.append((object_name, offset, length,
-                                codec.canonical(info['compression']),
-                                info.get('md5')))
+                                codec.canonical(info['compression']), md5))
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise self._damaged(backup, name, 'unreadable metadata: %s'
                                 % error)
@@ -136,8 +144,7 @@ class LegacyBackups(object):
             plain = codec.decompress(codec_name, stored, length)
         except codec.CodecError as error:
             raise self._damaged(backup, object_name, str(error))
-        if md5 is not None and hashlib.md5(
-                plain, usedforsecurity=False).hexdigest() != md5:
+        if hashlib.md5(plain, usedforsecurity=False).hexdigest() != md5:
             raise self._damaged(backup, object_name, 'md5 mismatch')
         return item, plain
 

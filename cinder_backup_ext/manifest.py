@@ -28,6 +28,7 @@ whole volume, so a chain restores in one pass.
 import base64
 import binascii
 import collections
+import hmac
 import json
 import re
 
@@ -116,8 +117,28 @@ class Manifest(object):
 
 
 def _canonical(document):
-    return json.dumps(document, sort_keys=True,
-                      separators=(',', ':')).encode('utf-8')
+    """The bytes the checksum and the MAC cover (format.rst, "Canonical
+    JSON"): keys sorted, no white space, every character outside printable
+    ASCII escaped.  These are the bytes every stored backup was verified
+    with, so each argument is spelled out: a changed default would make
+    existing repositories fail their checksums and MACs."""
+    return json.dumps(document, sort_keys=True, separators=(',', ':'),
+                      ensure_ascii=True, allow_nan=False).encode('ascii')
+
+
+def _no_float(text):
+    raise ManifestError('number %s is not an integer' % text)
+
+
+def _unique_keys(pairs):
+    """An object from its members; a repeated key is refused, since the
+    checksum covers only the member a parser happens to keep."""
+    document = {}
+    for key, value in pairs:
+        if key in document:
+            raise ManifestError('key %r appears twice' % key)
+        document[key] = value
+    return document
 
 
 def _checksum(document):
@@ -162,9 +183,19 @@ def _materials_from_json(value):
     return sealing.Materials(name, size, stored, digest)
 
 
+def _parse(data):
+    # Floats, NaN and Infinity are not part of the format: their text
+    # would not survive the round trip that checksums are computed on.
+    return json.loads(bytes(data).decode('utf-8'),
+                      object_pairs_hook=_unique_keys, parse_float=_no_float,
+                      parse_constant=_no_float)
+
+
 def _load(data, expected_format):
     try:
-        document = json.loads(data.decode('utf-8'))
+        document = _parse(data)
+    except ManifestError:
+        raise
     except (UnicodeDecodeError, ValueError) as error:
         raise ManifestError('not valid JSON: %s' % error)
     _require(isinstance(document, dict), 'document is not a JSON object')
@@ -327,8 +358,13 @@ def encode_manifest(manifest, mac_key=None):
 def check_mac(data, mac_key):
     """Raise ManifestError unless the manifest's MAC was made with
     mac_key.  data must already have passed decode_manifest."""
-    document = json.loads(data.decode('utf-8'))
-    _require(document.get('mac') == _mac(document, mac_key),
+    document = _parse(data)
+    mac = document.get('mac')
+    # In constant time: a forger must not learn how much of a guess was
+    # right.
+    _require(isinstance(mac, str) and
+             hmac.compare_digest(mac.encode('ascii', 'replace'),
+                                 _mac(document, mac_key).encode('ascii')),
              'MAC mismatch: the manifest was altered, or the key is not '
              'this backup\'s')
 

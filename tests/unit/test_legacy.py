@@ -57,14 +57,20 @@ class Target(object):
         pass
 
 
-def _store_backup(store, backup, extents):
+def _store_backup(store, backup, extents, md5=None):
+    """md5(name, data) -> the value to record, or the key is left out
+    when it returns None; by default what Cinder writes."""
     objects = []
     for number, (offset, data) in enumerate(extents, 1):
         name = '%s-%05d' % (backup.service_metadata, number)
         store.put_object(backup.container, name, zlib.compress(data))
-        objects.append({name: {'offset': offset, 'length': len(data),
-                               'compression': 'zlib',
-                               'md5': hashlib.md5(data).hexdigest()}})
+        info = {'offset': offset, 'length': len(data),
+                'compression': 'zlib'}
+        value = (md5(name, data) if md5 else
+                 hashlib.md5(data).hexdigest())
+        if value is not None:
+            info['md5'] = value
+        objects.append({name: info})
     metadata = {'version': '1.0.0', 'backup_id': backup.id,
                 'objects': objects, 'volume_meta': None}
     store.put_object(backup.container, legacy.metadata_name(
@@ -120,3 +126,28 @@ class LegacyRestoreTest(testtools.TestCase):
         self.reader.delete(self.full)
         self.assertEqual(['unrelated'],
                          self.store.list_objects(self.full.container))
+
+    def _restore_with_md5(self, md5):
+        backup = FakeBackup('odd', 'volume_v_3_backup_odd')
+        _store_backup(self.store, backup, [(0, b'D' * 100), (100, b'E' * 100)],
+                      md5)
+        target = Target(200)
+        error = self.assertRaises(exception.BackupCorrupted,
+                                  self.reader.restore, [backup], target, True)
+        self.assertEqual([], target.writes)
+        return str(error)
+
+    def test_object_without_md5_is_refused(self):
+        # Cinder always records one: a listing without it was not written
+        # by Cinder and must not be restored unchecked.
+        name = 'volume_v_3_backup_odd-00002'
+        message = self._restore_with_md5(
+            lambda n, d: None if n == name else hashlib.md5(d).hexdigest())
+        self.assertIn(name, message)
+        self.assertIn('md5', message)
+        self.assertIn('odd', message)
+
+    def test_malformed_md5_is_refused(self):
+        for value in ('', 'ABC', 'x' * 32, 7):
+            message = self._restore_with_md5(lambda n, d: value)
+            self.assertIn('md5', message)
