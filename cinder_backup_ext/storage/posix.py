@@ -39,29 +39,51 @@ TEMP_MARK = '.tmp-'
 _VANISHED_PARENT_ATTEMPTS = 16
 
 
-def _fsync_directory(path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def _fsync_directory(path, missing_ok=False):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        if missing_ok:
+            return
+        raise
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
+def _temp_name(name):
+    return '.%s%s%s' % (name, TEMP_MARK, uuid.uuid4().hex)
+
+
 class _AtomicWriter(object):
-    def __init__(self, store, path):
+    """Writes an object to a temporary name, then renames it into place.
+
+    With reserved, the temporary file is one that reserve_object made
+    earlier, and it must still be there: if the container was deleted
+    meanwhile, the write fails instead of bringing the object back.
+    """
+
+    def __init__(self, store, path, reserved=None):
         self._store = store
         self._path = path
         directory, name = os.path.split(path)
         self._directory = directory
-        self._temp = os.path.join(
-            directory, '.%s%s%s' % (name, TEMP_MARK, uuid.uuid4().hex))
+        self._reserved = reserved is not None
+        self._temp = os.path.join(directory, reserved or _temp_name(name))
         self._fd = None
 
     def __enter__(self):
+        if self._reserved:
+            try:
+                self._fd = os.open(self._temp, os.O_WRONLY | os.O_TRUNC |
+                                   os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise exception.ObjectNotFound(
+                    '%s: its placeholder was removed' % self._path)
+            return self
         self._store.make_directories(self._directory)
-        self._fd = os.open(self._temp,
-                           os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-        os.fchmod(self._fd, FILE_MODE)
+        self._fd = _create_file(self._temp)
         return self
 
     def write(self, data):
@@ -72,19 +94,43 @@ class _AtomicWriter(object):
 
     def __exit__(self, exc_type, exc, tb):
         try:
+            try:
+                if exc_type is None:
+                    os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
             if exc_type is None:
-                os.fsync(self._fd)
-            os.close(self._fd)
-            if exc_type is None:
-                os.rename(self._temp, self._path)
+                try:
+                    os.rename(self._temp, self._path)
+                except FileNotFoundError:
+                    if not self._reserved:
+                        raise
+                    raise exception.ObjectNotFound(
+                        '%s: its placeholder was removed' % self._path)
                 _fsync_directory(self._directory)
         finally:
-            if os.path.exists(self._temp):
-                try:
-                    os.unlink(self._temp)
-                except OSError:
-                    pass
+            _unlink_quietly(self._temp)
         return False
+
+
+def _create_file(path):
+    """A new file, 0660 whatever the umask, open for writing."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                 FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(path)
+        raise
+    return fd
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 class PosixStore(base.ObjectStore):
@@ -127,6 +173,10 @@ class PosixStore(base.ObjectStore):
             except FileExistsError:
                 continue
             os.chmod(directory, DIR_MODE)
+            # A new directory is durable once its parent's entry is: an
+            # object renamed into it and fsynced would otherwise be lost
+            # with the directory in a crash.
+            _fsync_directory(os.path.dirname(directory))
 
     def _check_inside(self, directory):
         """Raise StorageError unless directory resolves inside the root.
@@ -193,12 +243,30 @@ class PosixStore(base.ObjectStore):
             raise
         return os.fdopen(fd, 'rb')
 
+    def reserve_object(self, container, name):
+        path = self._path(container, name)
+        directory, base_name = os.path.split(path)
+        self.make_directories(directory)
+        temp = _temp_name(base_name)
+        os.close(_create_file(os.path.join(directory, temp)))
+        _fsync_directory(directory)
+        return temp
+
+    def commit_object(self, container, name, reservation, data):
+        if os.sep in reservation or TEMP_MARK not in reservation:
+            raise exception.StorageError('%r is not a placeholder'
+                                         % reservation)
+        with _AtomicWriter(self, self._path(container, name),
+                           reservation) as writer:
+            writer.write(data)
+
     def list_objects(self, container, prefix=''):
         top = self._path(container)
         # os.walk follows a symbolic link given as its top (not below it).
         self._check_inside(top)
         names = []
-        for directory, subdirs, files in os.walk(top):
+        for directory, subdirs, files in os.walk(
+                top, onerror=self._walk_error_unless_gone):
             subdirs.sort()
             relative = os.path.relpath(directory, top)
             for filename in files:
@@ -209,25 +277,48 @@ class PosixStore(base.ObjectStore):
         return sorted(names)
 
     def delete_object(self, container, name):
-        path = self._path(container, name)
-        # unlink never follows the last component; the directories above
-        # it must not lead out of the repository either.
-        self._check_inside(os.path.dirname(path))
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+        self.delete_objects(container, [name])
+
+    def delete_objects(self, container, names):
+        """Unlink them, then fsync each directory they were in once: a
+        removal is durable once its directory is, and one fsync per
+        directory keeps a large delete from waiting on one per object."""
+        touched = set()
+        for name in names:
+            path = self._path(container, name)
+            directory = os.path.dirname(path)
+            # unlink never follows the last component; the directories
+            # above it must not lead out of the repository either.
+            if directory not in touched:
+                self._check_inside(directory)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            touched.add(directory)
+        for directory in sorted(touched):
+            _fsync_directory(directory)
 
     def delete_container(self, container):
         """Remove empty directories of the container, bottom up."""
         top = self._path(container)
         self._check_inside(top)
-        for directory, _subdirs, _files in os.walk(top, topdown=False):
+        for directory, _subdirs, _files in os.walk(
+                top, topdown=False, onerror=self._walk_error_unless_gone):
             self._remove_if_empty(directory)
         parent = os.path.dirname(top)
         while parent.startswith(self.root + os.sep) and \
                 self._remove_if_empty(parent):
             parent = os.path.dirname(parent)
+
+    @staticmethod
+    def _walk_error_unless_gone(error):
+        # os.walk skips a directory it cannot list unless told otherwise:
+        # a delete or a listing would "succeed" with files left unseen.  A
+        # directory already removed (by another host, or an earlier
+        # attempt) holds nothing, which is no error.
+        if not isinstance(error, FileNotFoundError):
+            raise error
 
     @staticmethod
     def _remove_if_empty(directory):
@@ -238,6 +329,8 @@ class PosixStore(base.ObjectStore):
                                errno.EBUSY):
                 return False
             raise
+        # Another host may have removed the parent meanwhile.
+        _fsync_directory(os.path.dirname(directory), missing_ok=True)
         return True
 
     def object_size(self, container, name):

@@ -12,6 +12,7 @@
 
 """PosixStore: atomic writes, permissions, containment."""
 
+import errno
 import os
 import stat
 
@@ -100,3 +101,107 @@ class PosixStoreTest(testtools.TestCase):
         self.assertRaises(exception.StorageError, self.store.put_object,
                           'link/sub', 'obj', b'.')
         self.assertEqual([], os.listdir(outside))
+
+
+class DurabilityTest(testtools.TestCase):
+    """What must reach the disk, and what must never leak, on a real file
+    system; the failures are injected where the kernel would report
+    them."""
+
+    def setUp(self):
+        super().setUp()
+        self.root = self.useFixture(fixtures.TempDir()).path
+        self.store = posix.PosixStore(self.root)
+        self.synced = []
+        real = posix._fsync_directory
+
+        def record(path, missing_ok=False):
+            self.synced.append(os.path.relpath(path, self.root))
+            return real(path, missing_ok)
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.storage.posix._fsync_directory', record))
+
+    @staticmethod
+    def _open_fds():
+        return len(os.listdir('/proc/self/fd'))
+
+    def test_new_directories_are_synced_into_their_parents(self):
+        self.store.put_object('c/d', 'data/00000/00000001', b'x')
+        for parent in ('.', 'c', 'c/d', 'c/d/data'):
+            self.assertIn(parent, self.synced)
+        # And the object's own directory, after its rename.
+        self.assertEqual('c/d/data/00000', self.synced[-1])
+
+    def test_unlinks_are_synced_once_per_directory(self):
+        names = ['a/1', 'a/2', 'b/1']
+        for name in names:
+            self.store.put_object('c', name, b'x')
+        del self.synced[:]
+        self.store.delete_objects('c', names + ['a/missing'])
+        self.assertEqual(['c/a', 'c/b'], self.synced)
+        self.assertEqual([], self.store.list_objects('c'))
+
+    def test_removed_directories_are_synced_in_their_parents(self):
+        self.store.put_object('c/d', 'obj', b'x')
+        self.store.delete_object('c/d', 'obj')
+        del self.synced[:]
+        self.store.delete_container('c/d')
+        self.assertEqual(['c', '.'], self.synced)
+        self.assertEqual([], os.listdir(self.root))
+
+    def test_a_failed_fsync_closes_and_removes_the_file(self):
+        before = self._open_fds()
+
+        def failing_fsync(fd):
+            raise OSError(errno.EIO, 'I/O error')
+        with fixtures.MonkeyPatch('os.fsync', failing_fsync):
+            for _attempt in range(5):
+                error = self.assertRaises(OSError, self.store.put_object,
+                                          'c', 'obj', b'data')
+                self.assertEqual(errno.EIO, error.errno)
+        self.assertEqual(before, self._open_fds())
+        self.assertEqual([], os.listdir(os.path.join(self.root, 'c')))
+
+    def test_a_failed_chmod_closes_and_removes_the_file(self):
+        before = self._open_fds()
+
+        def failing_fchmod(fd, mode):
+            raise OSError(errno.EPERM, 'not permitted')
+        with fixtures.MonkeyPatch('os.fchmod', failing_fchmod):
+            self.assertRaises(OSError, self.store.put_object, 'c', 'obj',
+                              b'data')
+            self.assertRaises(OSError, self.store.reserve_object, 'c',
+                              'obj')
+        self.assertEqual(before, self._open_fds())
+        self.assertEqual([], os.listdir(os.path.join(self.root, 'c')))
+
+    def _unreadable(self, relative):
+        """os.scandir fails on root/relative as on a directory whose
+        server refuses the listing."""
+        real = os.scandir
+        target = os.path.join(self.root, relative)
+
+        def scandir(path='.'):
+            if os.fspath(path) == target:
+                raise PermissionError(errno.EACCES, 'Permission denied',
+                                      target)
+            return real(path)
+        return fixtures.MonkeyPatch('os.scandir', scandir)
+
+    def test_a_directory_that_cannot_be_listed_fails_the_listing(self):
+        self.store.put_object('c', 'data/1', b'x')
+        self.store.put_object('c', 'index/1', b'x')
+        with self._unreadable('c/data'):
+            self.assertRaises(PermissionError, self.store.list_objects, 'c')
+
+    def test_a_directory_that_cannot_be_listed_fails_the_delete(self):
+        self.store.put_object('c', 'data/1', b'x')
+        self.store.delete_object('c', 'data/1')
+        with self._unreadable('c/data'):
+            self.assertRaises(PermissionError, self.store.delete_container,
+                              'c')
+        self.assertTrue(os.path.isdir(os.path.join(self.root, 'c', 'data')))
+
+    def test_a_container_already_gone_is_no_error(self):
+        self.assertEqual([], self.store.list_objects('never/made'))
+        self.store.delete_container('never/made')
