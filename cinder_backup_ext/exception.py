@@ -35,6 +35,14 @@ class ObjectNotFound(StorageError):
     """The object asked for does not exist."""
 
 
+class BackupDeletedMeanwhile(StorageError):
+    """The backup's objects were deleted while it was being written."""
+
+    def __init__(self, directory):
+        super().__init__('%s was deleted while the backup was written'
+                         % directory)
+
+
 class ShareUnavailable(exception.BackupDriverException):
     """No address of the NFS share could be mounted and used."""
     message = _('The backup share cannot be reached through any address '

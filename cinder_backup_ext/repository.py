@@ -142,7 +142,16 @@ class Repository(object):
 
     # manifests
 
-    def write_manifest(self, location, backup_manifest):
+    def reserve_manifest(self, location):
+        """A placeholder for the manifest, made before anything else is
+        written: write_manifest through it fails once a delete has removed
+        the backup's objects, instead of completing a backup over them."""
+        return self.store.reserve_object(location.directory, layout.MANIFEST)
+
+    def write_manifest(self, location, backup_manifest, reservation=None):
+        """Store the manifest, which makes the backup complete; through
+        the reservation when there is one (BackupDeletedMeanwhile if the
+        backup's objects were deleted since)."""
         cipher = location.cipher
         mac_key = None
         if cipher is not None:
@@ -154,9 +163,24 @@ class Repository(object):
                     cipher.seal(VOLUME_META, 0, backup_manifest.volume_meta
                                 .encode('utf-8'))).decode('ascii')
                 backup_manifest.volume_meta = None
-        self.store.put_object(location.directory, layout.MANIFEST,
-                              manifest.encode_manifest(backup_manifest,
-                                                       mac_key))
+        data = manifest.encode_manifest(backup_manifest, mac_key)
+        if reservation is None:
+            self.store.put_object(location.directory, layout.MANIFEST, data)
+            return
+        try:
+            self.store.commit_object(location.directory, layout.MANIFEST,
+                                     reservation, data)
+        except exception.ObjectNotFound:
+            # A commit run again after a failover finds its first run's
+            # rename done: that is success, not a delete.
+            if not self._holds(location, layout.MANIFEST, data):
+                raise exception.BackupDeletedMeanwhile(location.directory)
+
+    def _holds(self, location, name, data):
+        try:
+            return self.store.get_object(location.directory, name) == data
+        except exception.ObjectNotFound:
+            return False
 
     def has_manifest(self, location):
         return self.store.exists(location.directory, layout.MANIFEST)
@@ -201,9 +225,17 @@ class Repository(object):
 
     def delete(self, location):
         """Remove the manifest first, so a half-deleted backup never looks
-        complete, then everything else, then the empty directories."""
+        complete, then everything else, then the empty directories.
+
+        Everything else includes the placeholder of a manifest still being
+        written (reserve_manifest).  A writer whose manifest landed after
+        the first removal did so before its placeholder went, so the
+        second removal of the manifest, after everything else, takes it:
+        no manifest outlives the objects it describes.
+        """
         directory = location.directory
         self.store.delete_object(directory, layout.MANIFEST)
-        for name in self.store.list_objects(directory):
-            self.store.delete_object(directory, name)
+        self.store.delete_objects(directory,
+                                  self.store.list_objects(directory))
+        self.store.delete_object(directory, layout.MANIFEST)
         self.store.delete_container(directory)

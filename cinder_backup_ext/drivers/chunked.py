@@ -103,6 +103,11 @@ CONF.import_opt('backup_sha_block_size_bytes', 'cinder.backup.drivers.posix')
 CONF.import_opt('backup_file_size', 'cinder.backup.drivers.posix')
 CONF.import_opt('backup_container', 'cinder.backup.drivers.posix')
 
+# Statuses of a parent whose data stays as its incremental found it (a
+# restore only reads it).
+_PARENT_USABLE = (fields.BackupStatus.AVAILABLE,
+                  fields.BackupStatus.RESTORING)
+
 # How often, at most, a running operation reads its status from the DB.
 STATUS_CHECK_SECONDS = 1.0
 
@@ -315,6 +320,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                 # there, so that a delete after a crash finds it.
                 self._record_location(backup, location)
                 workers.call(repo.prepare, location)
+                reservation = workers.call(repo.reserve_manifest, location)
                 if CONF.backup_encryption_enabled:
                     location.cipher = keyring.new_cipher(backup.id)
                     self._record_location(backup, location)
@@ -322,7 +328,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                     backup, volume,
                     volume_io.VolumeFile(volume_file, workers),
                     backup_metadata, settings, workers, repo, keyring,
-                    location, parent)
+                    location, parent, reservation)
             except Exception as error:
                 self._discard(workers, repo, keyring, location)
                 # A delete that runs while the backup is written removes
@@ -357,7 +363,8 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         progress.finish()
 
     def _write_backup(self, backup, volume, source, backup_metadata,
-                      settings, workers, repo, keyring, location, parent):
+                      settings, workers, repo, keyring, location, parent,
+                      reservation):
         owner, fingerprint_key, parent_key = self._fingerprint_keys(
             backup, location.cipher, parent, keyring)
         writer = backup_job.BackupWriter(
@@ -385,6 +392,8 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         # in a manifest: a complete-looking backup nobody will keep.
         if self._being_deleted(backup):
             raise _Cancelled()
+        if parent is not None:
+            self._check_parent_kept(backup)
         volume_meta = (self.get_metadata(backup.volume_id)
                        if backup_metadata else None)
         chain = [backup.id] + (parent.manifest.chain if parent else [])
@@ -393,9 +402,35 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
             timeutils.utcnow().isoformat(), size, settings.block_size,
             settings.object_size, segments, volume_meta or None,
             dict(writer.stats), self._encryption(location.cipher), owner)
-        workers.call(repo.write_manifest, location, backup_manifest)
+        # Through the placeholder made before the first object: a delete
+        # that ran since, however late, removed it, and the write fails
+        # instead of completing a backup whose objects are gone.
+        workers.call(repo.write_manifest, location, backup_manifest,
+                     reservation)
         elapsed = max(time.monotonic() - started, 1e-6)
         return writer, size, count, elapsed, progress
+
+    def _check_parent_kept(self, backup):
+        """The parent is still there to build on.
+
+        Cinder's API checks that a backup has no incrementals before it
+        deletes it, but not atomically with creating one: a parent deleted
+        while its incremental is written would leave the incremental
+        referring to objects that are gone.  Checked just before the
+        manifest; a delete of the parent that starts later finds this
+        backup's record (delete_backup) and refuses.
+        """
+        try:
+            parent = objects.Backup.get_by_id(self.context, backup.parent_id)
+        except cinder_exception.BackupNotFound:
+            parent = None
+        if parent is None or parent.status not in _PARENT_USABLE:
+            raise cinder_exception.InvalidBackup(
+                reason=_('parent backup %(id)s was %(what)s while this '
+                         'incremental backup was written; nothing of it was '
+                         'kept') % {'id': backup.parent_id,
+                                    'what': 'deleted' if parent is None else
+                                    'set to status %s' % parent.status})
 
     @staticmethod
     def _allocation(backup, source, volume_bytes, settings):
@@ -566,6 +601,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
     def delete_backup(self, backup):
         """Delete the backup's objects; a backup that never wrote any is
         deleted at once."""
+        self._refuse_with_children(backup)
         if not backup.container or not backup.service_metadata:
             LOG.info('Backup %s has no stored data to delete.', backup.id)
             return
@@ -585,6 +621,26 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         if key_id is not None:
             self._delete_key(backup.id, key_id)
         LOG.info('Deleted backup %s.', backup.id)
+
+    def _refuse_with_children(self, backup):
+        """An incremental backup reads its parent's objects: a backup with
+        records naming it as parent (not deleted, whatever their status)
+        keeps its data.
+
+        Cinder's API makes the same check, but a new incremental can be
+        created between that check and this delete.  The record of an
+        incremental exists before it writes anything, and it checks its
+        parent again before its manifest (_check_parent_kept): one of the
+        two always sees the other.
+        """
+        children = objects.BackupList.get_all(
+            self.context.elevated(), filters={'parent_id': backup.id})
+        if len(children):
+            raise cinder_exception.InvalidBackup(
+                reason=_('backup %(id)s has incremental backups that are '
+                         'not deleted: %(children)s; delete them first')
+                % {'id': backup.id,
+                   'children': ', '.join(sorted(c.id for c in children))})
 
     def export_record(self, backup):
         # Cinder's manager calls import_record before it copies the

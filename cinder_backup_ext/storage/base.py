@@ -56,6 +56,23 @@ class ObjectStore(metaclass=abc.ABCMeta):
     def object_size(self, container, name):
         """Size in bytes of the stored object; ObjectNotFound if absent."""
 
+    @abc.abstractmethod
+    def reserve_object(self, container, name):
+        """Create an empty placeholder, listed among the container's
+        objects, for commit_object to turn into the object later; return
+        its name."""
+
+    @abc.abstractmethod
+    def commit_object(self, container, name, reservation, data):
+        """Store data as the object through its placeholder, atomically;
+        ObjectNotFound if the placeholder is gone (deleted with its
+        container meanwhile), and then nothing is stored."""
+
+    def delete_objects(self, container, names):
+        """Remove the objects; those that do not exist are no error."""
+        for name in names:
+            self.delete_object(container, name)
+
     def put_object(self, container, name, data):
         """Store data as one object, atomically."""
         with self.get_object_writer(container, name) as writer:

@@ -14,6 +14,7 @@
 
 import io
 import threading
+import uuid
 
 from cinder_backup_ext import exception
 from cinder_backup_ext.storage import base
@@ -69,6 +70,19 @@ class MemoryStore(base.ObjectStore):
             return len(self.objects[(container, name)])
         except KeyError:
             raise exception.ObjectNotFound('%s/%s' % (container, name))
+
+    def reserve_object(self, container, name):
+        reservation = '%s.tmp-%s' % (name, uuid.uuid4().hex)
+        with self._lock:
+            self.objects[(container, reservation)] = b''
+        return reservation
+
+    def commit_object(self, container, name, reservation, data):
+        with self._lock:
+            if self.objects.pop((container, reservation), None) is None:
+                raise exception.ObjectNotFound(
+                    '%s/%s: its placeholder was removed' % (container, name))
+            self.objects[(container, name)] = bytes(data)
 
     def exists(self, container, name):
         return (container, name) in self.objects

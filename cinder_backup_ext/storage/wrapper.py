@@ -58,6 +58,16 @@ class WrappingStore(base.ObjectStore, metaclass=abc.ABCMeta):
     def object_size(self, container, name):
         return self._call('object_size', container, name)
 
+    def reserve_object(self, container, name):
+        return self._call('reserve_object', container, name)
+
+    def commit_object(self, container, name, reservation, data):
+        return self._call('commit_object', container, name, reservation,
+                          data)
+
+    def delete_objects(self, container, names):
+        return self._call('delete_objects', container, names)
+
     def exists(self, container, name):
         return self._call('exists', container, name)
 
