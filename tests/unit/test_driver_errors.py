@@ -18,6 +18,7 @@ leave the repository is InvalidBackup, a configuration mistake names the
 option.  A damaged backup is never restored as if it were fine.
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -26,6 +27,9 @@ import shutil
 from cinder import exception
 
 from cinder_backup_ext import exception as ext_exception
+from cinder_backup_ext import layout
+from cinder_backup_ext import manifest
+from cinder_backup_ext import sealing
 from tests.unit import driver_base as base
 
 OBJ = base.OBJECT_SIZE
@@ -63,6 +67,14 @@ def set_at(node, path, value):
     for key in path[:-1]:
         node = node[key]
     node[path[-1]] = value
+
+
+def write_document(path, document):
+    """Store an edited manifest with its checksum recomputed, so that the
+    edit reaches the check behind the checksum."""
+    document['checksum'] = manifest._checksum(document)
+    with open(path, 'wb') as f:
+        f.write(manifest._canonical(document) + b'\n')
 
 
 class CorruptionTest(base.DriverTestCase):
@@ -225,34 +237,267 @@ class CorruptionTest(base.DriverTestCase):
                                       len(self.data), volume_is_new)
             self.assertIn(backup.id, str(error))
 
+    # Where a restore stops when a manifest number is changed by one and
+    # the checksum recomputed: the reason the error must give, or None for
+    # numbers a restore of a plain backup does not read.  block_size and
+    # object_size may also be refused for naming the wrong size.
+    MANIFEST_NUMBER_REASONS = {
+        ('version',): 'format version 3 is not supported',
+        ('size',): 'segments cover',
+        ('segments', 0, 0): 'segment 1 out of order',
+        ('segments', 0, 1): 'segment 0 starts at 1, expected 0',
+        ('segments', 0, 2): 'segment 0 has a bad length',
+        ('segments', 0, 4): 'expected %d',
+        ('segments', 0, 5): 'stored size is',
+        ('block_size',): None,
+        ('object_size',): None,
+    }
+
     def test_altered_manifest_numbers_never_restore_wrong_data(self):
-        # Bit rot that keeps the JSON valid: any number in the manifest
-        # changed by one.  The restore may fail or be exact, never wrong.
+        # Bit rot, or an edit, that keeps the JSON valid and its checksum
+        # right: any number in the manifest changed by one must be caught
+        # by the check named for it, or not matter.
         backup = self._backup()
         path = self._manifest(backup)
         with open(path, 'rb') as f:
             original = f.read()
         doc = json.loads(original)
         numbers = list(integers_in(doc))
-        self.assertNotEqual([], numbers)
-        step = max(1, len(numbers) // 24)
+        self.assertEqual(1, len(doc['segments']))
         want = base.sha256_bytes(self.data)
-        for where, value in numbers[::step]:
+        for where, value in numbers:
             altered = json.loads(original)
             set_at(altered, where, value + 1)
-            with open(path, 'w') as f:
-                json.dump(altered, f)
+            write_document(path, altered)
+            reason = self.MANIFEST_NUMBER_REASONS.get(where)
+            if reason is not None and '%d' in reason:
+                reason %= value + 1
             for volume_is_new in (True, False):
-                try:
+                if reason is None and where[0] != 'stats':
+                    try:
+                        got = self.restore_bytes(backup, len(self.data),
+                                                 volume_is_new)
+                    except exception.InvalidBackup as error:
+                        self.assertIn(where[-1], str(error))
+                        continue
+                elif reason is None:
                     got = self.restore_bytes(backup, len(self.data),
                                              volume_is_new)
-                except exception.InvalidBackup:
+                else:
+                    error = self.assertRaises(
+                        ext_exception.BackupCorrupted, self.restore_bytes,
+                        backup, len(self.data), volume_is_new)
+                    self.assertIn(reason, str(error), where)
+                    self.assertIn(backup.id, str(error))
                     continue
                 self.assertEqual(want, got, 'manifest field %s changed to '
                                  '%d restored wrong data' % (where, value + 1))
         with open(path, 'wb') as f:
             f.write(original)
         self.assertRestores(backup, self.data)
+
+    def test_manifest_edited_without_its_checksum(self):
+        # The control for the cases above and below: an edit that leaves
+        # the checksum alone is caught by the checksum.
+        backup = self._backup()
+        path = self._manifest(backup)
+        with open(path, 'rb') as f:
+            document = json.load(f)
+        document['stats']['new_bytes'] += 1
+        with open(path, 'wb') as f:
+            f.write(manifest._canonical(document))
+        error = self.assertRaises(ext_exception.BackupCorrupted,
+                                  self.restore_bytes, backup, len(self.data),
+                                  True)
+        self.assertIn('checksum mismatch', str(error))
+        self.assertIn('manifest.json', str(error))
+
+    def test_manifest_field_checks(self):
+        # Each edit keeps the document's checksum right, so the check named
+        # for it is the one that must catch it.
+        backup = self._backup()
+        path = self._manifest(backup)
+        with open(path, 'rb') as f:
+            original = f.read()
+
+        def chain_repeats(doc):
+            doc['chain'] = doc['chain'] * 2
+
+        def drop_segment(doc):
+            doc['segments'] = []
+
+        def short_segment_entry(doc):
+            doc['segments'][0] = doc['segments'][0][:6]
+
+        def unknown_codec(doc):
+            doc['segments'][0][3] = 'lz4'
+
+        def bad_digest(doc):
+            doc['segments'][0][6] = 'ab' * 31
+
+        def set_field(name, value):
+            def edit(doc):
+                doc[name] = value
+            return edit
+
+        cases = [
+            (set_field('format', 'restic'), "format is 'restic'"),
+            (set_field('backup_id', 'another-backup'),
+             "manifest belongs to backup 'another-backup'"),
+            (set_field('digest_algorithm', 'md5'),
+             "unknown digest algorithm 'md5'"),
+            (set_field('chain', ['another-backup']),
+             'chain does not start with the backup'),
+            (chain_repeats, 'chain repeats a backup'),
+            (set_field('size', -1), 'size must be an integer'),
+            (set_field('block_size', 0), 'block_size must be an integer'),
+            (set_field('volume_meta', 7),
+             'volume_meta must be a string or null'),
+            (set_field('fingerprint_key', 'another-backup'),
+             "fingerprint key owner 'another-backup' is not in the chain"),
+            (set_field('sealed_volume_meta', 'AAAA'),
+             'sealed_volume_meta belongs to encrypted backups only'),
+            (drop_segment, 'segments cover 0 bytes'),
+            (short_segment_entry, 'segment entry must be a list of 7'),
+            (unknown_codec, "unknown codec 'lz4'"),
+            (bad_digest, 'malformed digest'),
+        ]
+        for edit, reason in cases:
+            document = json.loads(original)
+            edit(document)
+            write_document(path, document)
+            error = self.assertRaises(ext_exception.BackupCorrupted,
+                                      self.restore_bytes, backup,
+                                      len(self.data), True)
+            self.assertIn(reason, str(error))
+            self.assertIn('manifest.json', str(error))
+        with open(path, 'wb') as f:
+            f.write(original)
+        self.assertRestores(backup, self.data)
+
+    def _edit_index(self, backup, edit):
+        """Decode the backup's first segment index, edit it, and store it
+        sealed again, its materials in a manifest with a right checksum:
+        nothing but the edit is wrong."""
+        manifest_path = self._manifest(backup)
+        with open(manifest_path, 'rb') as f:
+            document = json.load(f)
+        entry = document['segments'][0]
+        materials = sealing.Materials(*entry[3:7])
+        path = os.path.join(self.backup_dir(backup),
+                            layout.index_object_name(0))
+        with open(path, 'rb') as f:
+            index = json.loads(bytes(sealing.open_object(f.read(),
+                                                         materials)))
+        edit(index)
+        index['checksum'] = manifest._checksum(index)
+        stored, materials = sealing.seal_object(
+            materials.codec, manifest._canonical(index) + b'\n')
+        with open(path, 'wb') as f:
+            f.write(stored)
+        entry[3:7] = list(materials)
+        write_document(manifest_path, document)
+        return layout.index_object_name(0)
+
+    def test_index_field_checks(self):
+        data_backup = self._backup()
+        manifest_path = self._manifest(data_backup)
+        index_path = os.path.join(self.backup_dir(data_backup),
+                                  layout.index_object_name(0))
+        saved = {}
+        for p in (manifest_path, index_path):
+            with open(p, 'rb') as f:
+                saved[p] = f.read()
+
+        def set_field(name, value):
+            def edit(doc):
+                doc[name] = value
+            return edit
+
+        def add_to(name, amount):
+            def edit(doc):
+                doc[name] += amount
+            return edit
+
+        def fingerprints(doc):
+            raw = base64.b64decode(doc['fingerprints'])
+            doc['fingerprints'] = base64.b64encode(raw[:-32]).decode()
+
+        def not_base64(doc):
+            doc['fingerprints'] = '!' + doc['fingerprints'][1:]
+
+        def first_object(position, value):
+            def edit(doc):
+                doc['objects'][0][position] = value
+            return edit
+
+        def first_data_extent(position, value):
+            def edit(doc):
+                extent = [e for e in doc['extents'] if e[2] >= 0][0]
+                extent[position] = value(extent)
+            return edit
+
+        def first_zero_extent_offset(doc):
+            [e for e in doc['extents'] if e[2] == -1][0][3] = 4096
+
+        def longer_last_extent(doc):
+            doc['extents'][-1][1] += 1
+
+        def later_second_extent(doc):
+            doc['extents'][1][0] += 1
+
+        def drop_last_extent(doc):
+            doc['extents'].pop()
+
+        def extent_of_strings(doc):
+            doc['extents'][0][0] = str(doc['extents'][0][0])
+
+        cases = [
+            (set_field('format', 'restic'), "format is 'restic'"),
+            (add_to('version', 1), 'format version 3 is not supported'),
+            (set_field('backup_id', 'another-backup'),
+             "index belongs to backup 'another-backup'"),
+            (add_to('segment', 1), 'index is segment 1, expected 0'),
+            (add_to('offset', 1), 'index covers [1, +'),
+            (add_to('length', 1), 'the manifest says [0, +'),
+            (set_field('fingerprint_algorithm', 'sha256'),
+             "unknown fingerprint algorithm 'sha256'"),
+            (not_base64, 'fingerprints are not valid base64'),
+            (fingerprints, 'bytes of fingerprints for'),
+            (lambda doc: doc.update(block_size=2 * doc['block_size']),
+             'bytes of fingerprints for'),
+            (first_object(0, 1), 'object refers to chain position 1 of a '
+                                 'chain of 1'),
+            (first_object(1, -1), 'object number -1 out of range'),
+            (first_object(2, 'lz4'), "unknown codec 'lz4'"),
+            (first_object(5, 'not-hex'), "malformed digest 'not-hex'"),
+            (set_field('objects', {}), 'objects must be a list'),
+            (set_field('extents', {}), 'extents must be a list'),
+            (extent_of_strings, 'extent must be a list of 4 integers'),
+            (later_second_extent, 'leaves a gap or overlaps'),
+            (longer_last_extent, 'leaves the segment'),
+            (drop_last_extent, 'extents end at'),
+            (first_zero_extent_offset, 'zero extent with an offset'),
+            (first_data_extent(2, lambda e: 1000),
+             'extent refers to object 1000 of'),
+            (first_data_extent(3, lambda e: OBJ),
+             'extent reads [%d, +' % OBJ),
+        ]
+        for edit, reason in cases:
+            name = self._edit_index(data_backup, edit)
+            for volume_is_new in (True, False):
+                error = self.assertRaises(
+                    ext_exception.BackupCorrupted, self.restore_bytes,
+                    data_backup, len(self.data), volume_is_new)
+                self.assertIn(reason, str(error))
+                self.assertIn(data_backup.id, str(error))
+                self.assertIn(name, str(error))
+            for p, content in saved.items():
+                with open(p, 'wb') as f:
+                    f.write(content)
+        # The control: re-sealing an unchanged index changes nothing.
+        self._edit_index(data_backup, lambda doc: None)
+        self.assertRestores(data_backup, self.data)
 
     def test_flipped_byte_in_index_object(self):
         backup = self._backup()
