@@ -123,18 +123,29 @@ class CinderFormatTest(base.DriverTestCase):
         self.assertRestores(b_old, old)
         self.assertRestores(b_new, new)
 
-    def test_our_incremental_on_a_cinder_parent(self):
+    def test_our_incremental_on_a_cinder_parent_is_refused(self):
         # After switching drivers the manager picks the last Cinder backup
-        # as parent.  Refusing is acceptable; wrong data is not.
+        # as parent.  Format 2 cannot refer to Cinder's objects, and a full
+        # backup made instead of the incremental asked for would surprise
+        # whoever counts on its size: refused, naming the parent and what
+        # to do, with nothing left on the share.
         v0 = base.random_bytes(6 * OBJ, seed=161)
         parent = self._cinder_backup(v0)
+        before = base.tree_files(self.repo)
         v1 = edit(v0, 2 * OBJ, base.random_bytes(BLK, seed=162))
-        try:
-            incr = self.run_backup(v1, parent=parent)
-        except exception.InvalidBackup:
-            return
-        self.assertRestores(incr, v1)
+        incr = self.create_backup_record(parent=parent)
+        with open(self.write_volume(v1), 'rb') as f:
+            error = self.assertRaises(exception.InvalidBackup,
+                                      self.make_driver().backup, incr, f)
+        self.assertIn('parent backup %s was made by another driver'
+                      % parent.id, str(error))
+        self.assertIn('make a full backup', str(error))
+        self.assertEqual([], self.backup_files(incr))
+        self.assertEqual(before, base.tree_files(self.repo))
         self.assertRestores(parent, v0)
+        # The full backup it asks for works.
+        full = self.run_backup(v1)
+        self.assertRestores(full, v1)
 
     def _data_object(self, backup):
         objects = self.data_objects(backup)
