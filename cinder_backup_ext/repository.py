@@ -72,6 +72,23 @@ def read_stored(store, backup_id, directory, name, buffer=None):
                       'cannot read: %s' % error)
 
 
+def fingerprint_key(locations, newest):
+    """The key of the fingerprints in the newest manifest's indexes: the
+    `fingerprints` key of the chain member its fingerprint_key names, or
+    None for plain BLAKE3.  locations[d] is chain member d's, with its
+    cipher when it is encrypted."""
+    owner = newest.fingerprint_key
+    if owner is None:
+        return None
+    location = locations[newest.chain.index(owner)]
+    if location.cipher is None:
+        raise damaged(newest.backup_id, locations[0].directory,
+                      layout.MANIFEST,
+                      'its fingerprints are keyed with the key of backup '
+                      '%s, which has none' % owner)
+    return location.cipher.fingerprint_key
+
+
 class Repository(object):
     def __init__(self, store):
         self.store = store

@@ -17,53 +17,95 @@ whole volume, so each stored object is fetched and verified once (on native
 workers, depth at a time) and each byte of the volume is written at most
 once.  Zero extents are skipped on a new volume, which reads as zeros, and
 zeroed on an existing one so the result is exact (volume_io: an RBD image
-zeroes them itself).
+zeroes them itself).  Every block is checked against the fingerprint its
+index records before it is written (block_check).
 """
 
 import collections
 
+from cinder_backup_ext import block_check
 from cinder_backup_ext import concurrency
+from cinder_backup_ext import layout
+from cinder_backup_ext import repository
 from cinder_backup_ext import sealing
 from cinder_backup_ext import volume_io
 
-ObjectWork = collections.namedtuple('ObjectWork', 'ref extents')
+ObjectWork = collections.namedtuple('ObjectWork', 'ref extents index')
 
 
-def _group_by_object(extents):
-    """Data extents grouped per stored object, in order of first use, and
-    the zero extents."""
+def group_by_object(index):
+    """The index's data extents grouped per stored object (ObjectWork), in
+    order of first use, and its zero extents."""
     groups = collections.OrderedDict()
     zeros = []
-    for extent in extents:
+    for extent in index.extents:
         if extent.ref is None:
             zeros.append(extent)
             continue
         key = (extent.ref.depth, extent.ref.number)
         if key not in groups:
-            groups[key] = ObjectWork(extent.ref, [])
+            groups[key] = ObjectWork(extent.ref, [], index)
         groups[key].extents.append(extent)
     return list(groups.values()), zeros
 
 
+def _mismatch(backup_id, location, name, error):
+    return repository.damaged(backup_id, location.directory, name,
+                              str(error))
+
+
+def check_zeros(backup_id, location, index, zeros, key):
+    """check_zeros of block_check, failing as BackupCorrupted; location is
+    the backup's that owns the index."""
+    for extent in zeros:
+        try:
+            block_check.check_zeros(index, extent, key)
+        except block_check.Mismatch as error:
+            raise _mismatch(backup_id, location,
+                            layout.index_object_name(index.number), error)
+
+
+def read_checked(repo, backup_id, locations, work, key, scratch=None):
+    """The plaintext of work's object, each of its extents checked against
+    the fingerprints of work.index (of backup backup_id)."""
+    location = locations[work.ref.depth]
+    data = repo.read_data(location, work.ref.number, work.ref.materials,
+                          scratch)
+    view = memoryview(data)
+    for extent in work.extents:
+        try:
+            block_check.check_data(
+                work.index, extent,
+                view[extent.object_offset:
+                     extent.object_offset + extent.length], key)
+        except block_check.Mismatch as error:
+            raise _mismatch(backup_id, location,
+                            layout.data_object_name(work.ref.number), error)
+    return data
+
+
 class RestoreReader(object):
     def __init__(self, repository, locations, newest_manifest, workers,
-                 depth):
-        """locations[d] is the BackupLocation of chain member d."""
+                 depth, fingerprint_key=None):
+        """locations[d] is the BackupLocation of chain member d;
+        fingerprint_key keys the fingerprints of the newest manifest's
+        indexes (repository.fingerprint_key)."""
         self.repository = repository
         self.locations = locations
         self.manifest = newest_manifest
         self.workers = workers
         self.depth = depth
+        self.fingerprint_key = fingerprint_key
         self.scratch = sealing.ScratchPool()
 
     def _fetch(self, work):
         """(work, plaintext, the scratch it lives in): run() writes the
         plaintext out, then gives the scratch back."""
-        location = self.locations[work.ref.depth]
         scratch = self.scratch.take()
         try:
-            data = self.repository.read_data(location, work.ref.number,
-                                             work.ref.materials, scratch)
+            data = read_checked(self.repository, self.manifest.backup_id,
+                                self.locations, work, self.fingerprint_key,
+                                scratch)
         except BaseException:
             self.scratch.give_back(scratch)
             raise
@@ -83,7 +125,9 @@ class RestoreReader(object):
             on_step(segment.offset)
             index = self.workers.call(self.repository.read_index, newest,
                                       segment, chain_length)
-            work, zeros = _group_by_object(index.extents)
+            work, zeros = group_by_object(index)
+            check_zeros(self.manifest.backup_id, newest, index, zeros,
+                        self.fingerprint_key)
             if not volume_is_new:
                 for extent in zeros:
                     volume.zero_range(extent.offset, extent.length)

@@ -545,7 +545,8 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                                      volume_id, volume_bytes)
                     reader = restore_job.RestoreReader(
                         repo, locations, manifests[0], workers,
-                        settings.depth)
+                        settings.depth,
+                        repository.fingerprint_key(locations, manifests[0]))
                     reader.run(volume_io.VolumeFile(volume_file, workers),
                                volume_is_new, on_step=checker)
                     volume_meta = manifests[0].volume_meta

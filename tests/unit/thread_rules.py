@@ -39,7 +39,8 @@ _native_threading = patcher.original('threading')
 STORE_OPERATIONS = ('put_container', 'put_object', 'get_object',
                     'read_object_into', 'list_objects', 'delete_object',
                     'delete_container', 'object_size', 'exists',
-                    'get_object_writer', 'get_object_reader')
+                    'get_object_writer', 'get_object_reader',
+                    'reserve_object', 'commit_object', 'delete_objects')
 
 
 def on_hub_thread():
