@@ -34,6 +34,7 @@ import fixtures
 import testtools
 
 from cinder_backup_ext import backup_job
+from cinder_backup_ext import exception
 from cinder_backup_ext import keys
 from cinder_backup_ext import manifest
 from cinder_backup_ext import records as ext_records
@@ -321,6 +322,14 @@ class RefusalTest(SpecReaderCase):
             self.assertIn(word, str(error))
         return error
 
+    def assertDriverRefuses(self, backup):
+        """The library's restore refuses the same damage."""
+        for volume_is_new in (True, False):
+            error = self.assertRaises(
+                exception.BackupCorrupted, self.restore_bytes, backup,
+                len(self.data), volume_is_new)
+            self.assertIn(backup.id, str(error))
+
     def test_extent_pointing_at_other_bytes_of_its_object(self):
         # Every object verifies; the bytes land in the wrong place.
         backup = self.run_backup(self.data)
@@ -338,6 +347,7 @@ class RefusalTest(SpecReaderCase):
             self.fail('no extent to shift')
         self.replace_index(backup, shift)
         self.assertRefused(backup, 'fingerprint', 'offset', 'data/00000/')
+        self.assertDriverRefuses(backup)
 
     def test_fingerprint_changed(self):
         backup = self.run_backup(self.data)
@@ -349,6 +359,7 @@ class RefusalTest(SpecReaderCase):
                 bytes(prints)).decode()
         self.replace_index(backup, damage)
         self.assertRefused(backup, 'fingerprint', 'offset %d' % (5 * BLK))
+        self.assertDriverRefuses(backup)
 
     def test_zero_extent_over_data(self):
         backup = self.run_backup(self.data)
@@ -360,6 +371,7 @@ class RefusalTest(SpecReaderCase):
                     return
         self.replace_index(backup, zero_first_data_extent)
         self.assertRefused(backup, 'fingerprint')
+        self.assertDriverRefuses(backup)
 
     def test_forged_encrypted_manifest(self):
         self.flags(backup_encryption_enabled=True)
