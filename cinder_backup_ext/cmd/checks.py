@@ -65,7 +65,15 @@ class Report(object):
 
 
 # An object to check: `check()` raises an engine error if it is unusable.
-Item = collections.namedtuple('Item', 'owner directory name size check')
+# Checks with the same scope, directory and name are run once per run; a
+# scope of None shares them between backups.
+Item = collections.namedtuple('Item',
+                              'owner directory name size check scope')
+Item.__new__.__defaults__ = (None,)
+
+
+def _key(item):
+    return item.scope, item.directory, item.name
 
 
 class Checker(object):
@@ -95,18 +103,23 @@ class Checker(object):
                            '1.0.0')
             return report
         if backup_format == FORMAT_LEGACY:
-            items = self._legacy_items(report, chain)
+            items = self._legacy_items(report, chain) or None
+            total = sum(item.size for item in items or ())
         else:
-            items = self._format2_items(report, chain)
-        if items:
-            self._check_items(report, items)
+            items, total = self._format2_items(report, chain)
+        if items is not None:
+            self._check_items(report, items, total)
         return report
 
     # --- format 2 ---------------------------------------------------------
 
     def _format2_items(self, report, chain):
+        """(items, their total size): in quick mode each object once; in
+        deep mode, segment by segment, read when the checks get there so
+        that one segment index at a time is held."""
         from cinder import exception as cinder_exception
         from cinder_backup_ext import exception
+        from cinder_backup_ext import repository
         repo = self.tools.repo
         ids = report.chain
         try:
@@ -115,23 +128,62 @@ class Checker(object):
             with self.tools.workers() as workers:
                 locations, manifests = self.tools.driver.read_chain_manifests(
                     chain, workers, repo)
+            key = repository.fingerprint_key(locations, manifests[0])
         except (exception.BackupCorrupted, exception.BackupKeyError,
                 cinder_exception.InvalidBackup) as error:
             kwargs = getattr(error, 'kwargs', {})
             report.failed(kwargs.get('backup_id', ids[0]), error)
-            return None
+            return None, 0
         refs = {}
+        readable = []
+        deep_total = 0
         for segment in manifests[0].segments:
             try:
                 index = repo.read_index(locations[0], segment, len(chain))
             except exception.BackupCorrupted as error:
                 report.failed(ids[0], error)
                 continue
-            for extent in index.extents:
-                if extent.ref is not None:
-                    refs[(extent.ref.depth, extent.ref.number)] = extent.ref
-        return [self._format2_item(locations[depth], ids[depth], ref)
-                for (depth, _number), ref in sorted(refs.items())]
+            readable.append(segment)
+            used = {(e.ref.depth, e.ref.number): e.ref
+                    for e in index.extents if e.ref is not None}
+            deep_total += sum(ref.materials.stored for ref in used.values())
+            refs.update(used)
+        if self.deep:
+            return (self._deep_items(report, locations, readable, key),
+                    deep_total)
+        items = [self._format2_item(locations[depth], ids[depth], ref)
+                 for (depth, _number), ref in sorted(refs.items())]
+        return items, sum(item.size for item in items)
+
+    def _deep_items(self, report, locations, segments, key):
+        """What a restore reads, segment by segment: each object read,
+        authenticated and decompressed, and its extents' blocks checked
+        against the index's fingerprints; the zero extents checked at
+        once.  The fingerprints are the backup's own, so these checks are
+        not shared with other backups that read the same objects."""
+        from cinder_backup_ext import exception
+        from cinder_backup_ext import layout
+        from cinder_backup_ext import restore_job
+        repo = self.tools.repo
+        for segment in segments:
+            try:
+                index = repo.read_index(locations[0], segment,
+                                        len(locations))
+                work, zeros = restore_job.group_by_object(index)
+                restore_job.check_zeros(report.backup_id, locations[0],
+                                        index, zeros, key)
+            except exception.BackupCorrupted as error:
+                report.failed(report.backup_id, error)
+                continue
+            for item in work:
+                def check(item=item):
+                    restore_job.read_checked(repo, report.backup_id,
+                                             locations, item, key)
+                yield Item(report.chain[item.ref.depth],
+                           locations[item.ref.depth].directory,
+                           layout.data_object_name(item.ref.number),
+                           item.ref.materials.stored, check,
+                           (report.backup_id, index.number))
 
     def _format2_item(self, location, owner, ref):
         from cinder_backup_ext import exception
@@ -139,12 +191,8 @@ class Checker(object):
         from cinder_backup_ext import repository
         name = layout.data_object_name(ref.number)
         store = self.tools.store
-        repo = self.tools.repo
 
         def check():
-            if self.deep:
-                repo.read_data(location, ref.number, ref.materials)
-                return
             try:
                 size = store.object_size(location.directory, name)
             except exception.ObjectNotFound:
@@ -202,28 +250,38 @@ class Checker(object):
             return item, error
         return item, None
 
-    def _check_items(self, report, items):
+    def _check_items(self, report, items, total):
+        """Run the checks of items (an iterable, consumed once); those a
+        backup checked earlier in this run are not run again."""
         from cinder_backup_ext import concurrency
-        todo = [item for item in items
-                if (item.directory, item.name) not in self._done]
         label = '%s %s' % ('deep check' if self.deep else 'quick check',
                            report.backup_id[:8])
-        phase = progress.Phase(label, sum(item.size for item in todo),
-                               stream=self.stream)
+        phase = progress.Phase(label, total, stream=self.stream)
+
+        def fresh():
+            for item in items:
+                if _key(item) in self._done:
+                    self._record(report, item)
+                else:
+                    yield item
+        count = 0
         with phase, self.tools.workers() as workers:
             for item, error in concurrency.ordered_map(
-                    workers, self._run, todo, 2 * self.tools.threads):
-                self._done[(item.directory, item.name)] = error
+                    workers, self._run, fresh(), 2 * self.tools.threads):
+                self._done[_key(item)] = error
+                self._record(report, item)
                 phase.add(item.size)
-            phase.finish('%d objects' % len(todo))
-        for item in items:
-            error = self._done[(item.directory, item.name)]
-            report.objects += 1
-            report.bytes += item.size
-            if error is not None:
-                if isinstance(error, OSError):
-                    report.problem(item.owner, '%s/%s' % (item.directory,
-                                                          item.name),
-                                   'cannot read: %s' % error)
-                else:
-                    report.failed(item.owner, error)
+                count += 1
+            phase.finish('%d objects' % count)
+
+    def _record(self, report, item):
+        error = self._done[_key(item)]
+        report.objects += 1
+        report.bytes += item.size
+        if error is None:
+            return
+        if isinstance(error, OSError):
+            report.problem(item.owner, '%s/%s' % (item.directory, item.name),
+                           'cannot read: %s' % error)
+        else:
+            report.failed(item.owner, error)

@@ -27,8 +27,10 @@ DESCRIPTION = (
     'backup it checks the manifest\'s MAC with the backup\'s key from the '
     'key manager) and its segment indexes, and checks that every object '
     'the restore would read exists with its recorded size. --deep also '
-    'reads every such object, checks its BLAKE3 digest (and AES-GCM tag) '
-    'and decompresses it; backups in Cinder\'s format 1.0.0 are checked '
+    'reads every such object, checks its BLAKE3 digest (and AES-GCM tag), '
+    'decompresses it and checks every block the backup reads from it '
+    'against the fingerprint its segment index recorded, as a restore '
+    'does; backups in Cinder\'s format 1.0.0 are checked '
     'for their objects\' existence, and with --deep their MD5s. Each '
     'problem names the backup, the object and the reason. Exit codes: 0 '
     'all checked backups are intact, 1 a problem was found, 2 usage or '
@@ -41,7 +43,8 @@ def add_arguments(parser):
     parser.add_argument('--all', action='store_true',
                         help='check every available backup in the database')
     parser.add_argument('--deep', action='store_true',
-                        help='read and authenticate every object (reads the '
+                        help='read and authenticate every object and check '
+                             'every block against its fingerprint (reads the '
                              'whole stored size of the backups)')
     tool_context.add_config_argument(parser)
     tool_context.add_format_argument(parser)

@@ -23,6 +23,8 @@ import fixtures
 import testtools
 
 from cinder_backup_ext import layout
+from cinder_backup_ext import repository
+from cinder_backup_ext.storage import posix
 from tests.functional import tools_fixture
 
 MiB = 1024 * 1024
@@ -68,7 +70,7 @@ class VerifyTestCase(testtools.TestCase):
         env = tools_fixture.ToolsEnvironment(test, cls.tempdir.path)
         volume = os.path.join(cls.tempdir.path, 'volume.img')
         tools_fixture.write_volume(volume, 4 * MiB, seed=1)
-        made = env.backup(volume, count=5)
+        made = env.backup(volume, count=6)
         cls.full = made['backups']
         with open(volume, 'r+b') as f:
             # Change a little of the volume: the incrementals keep the
@@ -171,6 +173,37 @@ class VerifyTestCase(testtools.TestCase):
         self.assertIn('backup %s: %s: ' % (self.full[1],
                                            relative(self.env, flipped)),
                       proc.stdout)
+
+    def test_deep_proves_the_blocks_quick_cannot(self):
+        # Two data extents trade objects: every object is intact, and the
+        # index is well formed and sealed, as a bookkeeping bug in a
+        # writer would leave it.  Only the fingerprints can tell.
+        backup_id = self.full[5]
+        location = repository.BackupLocation('backups', backup_id)
+        repo = repository.Repository(posix.PosixStore(self.env.repository))
+        stored = repo.read_manifest(location)
+        index = repo.read_index(location, stored.segments[0], 1)
+        data = [i for i, e in enumerate(index.extents) if e.ref is not None]
+        first, second = index.extents[data[0]], index.extents[data[1]]
+        self.assertEqual(first.length, second.length)
+        index.extents[data[0]] = first._replace(ref=second.ref)
+        index.extents[data[1]] = second._replace(ref=first.ref)
+        stored.segments[0] = repo.write_index(location, 'zstd', index)
+        repo.write_manifest(location, stored)
+
+        self.assertTrue(self.verify(backup_id, expect=0)['ok'])
+        deep = self.verify('--deep', backup_id, expect=1)
+        [report] = deep['backups']
+        # Both objects now land on the other's blocks.
+        found = {p['object']: p for p in report['problems']}
+        self.assertEqual(2, len(report['problems']))
+        for extent, ref in ((first, second.ref), (second, first.ref)):
+            problem = found[relative(self.env, os.path.join(
+                self.env.repository, location.directory,
+                layout.data_object_name(ref.number)))]
+            self.assertEqual(backup_id, problem['backup'])
+            self.assertIn('block at volume offset %d does not match'
+                          % extent.offset, problem['reason'])
 
     def test_inspect(self):
         info = self.env.tool_json('inspect', self.incremental)
