@@ -18,14 +18,18 @@ debris
     A backup directory without a valid manifest (the format's rule: such a
     backup is not complete) whose backup is unknown to Cinder's database
     or is recorded with status error: what a killed or failed backup
-    leaves behind.  Deleted with --delete.
+    leaves behind.  Also a backup unknown to the database whose manifest
+    needs objects of its own that are gone: it restores nothing.  Deleted
+    with --delete.
 temp
     A temporary file (name containing ``.tmp-``) of an interrupted write.
     Deleted with --delete.
 unknown
     A complete backup (its manifest validates) unknown to the database.
-    Never deleted: the command prints the ``cinder backup-import`` record
-    that brings it back.
+    Never deleted: when every object it needs is there (its own, and its
+    ancestors' where their records or its container put them), the
+    command prints the ``cinder backup-import`` record that brings it
+    back; otherwise it says what is missing.
 damaged
     A backup directory without a manifest whose record says the backup is
     usable.  Never deleted: `verify` tells more.
@@ -165,10 +169,24 @@ class Collector(object):
             self._debris(found, age, 'no manifest and no database record: '
                          'an interrupted backup')
             return
-        valid, reason, backup_manifest = self._validate(found)
+        valid, reason, backup_manifest, location = self._validate(found)
         if not valid:
             self._debris(found, age, 'unknown to the database and its '
                          'manifest does not validate (%s)' % reason)
+            return
+        own, elsewhere = self._missing_objects(found, backup_manifest,
+                                               location)
+        if own:
+            # What a delete that raced the backup's writer could leave:
+            # a manifest over objects that are gone.  It restores nothing.
+            self._debris(found, age, 'unknown to the database, and %d '
+                         'objects its manifest needs are missing (%s): it '
+                         'cannot be restored' % (len(own), own[0]))
+            return
+        if elsewhere is not None:
+            self._add(Finding('unknown', path, 'a backup unknown to the '
+                              'database that cannot be imported: %s'
+                              % elsewhere, found.backup_id, age))
             return
         finding = self._add(Finding(
             'unknown', path, 'a complete backup unknown to the database%s'
@@ -229,21 +247,68 @@ class Collector(object):
             parsed = manifest.decode_manifest(data, found.backup_id)
         except (manifest.ManifestError, exception.StorageError,
                 OSError) as error:
-            return False, str(error), None
+            return False, str(error), None, None
+        location = repository.BackupLocation(found.container,
+                                             found.backup_id)
         if parsed.key_id is None:
-            return True, None, parsed
+            return True, None, parsed, location
         try:
             raw = keys.get_key(self.tools.context, found.backup_id,
                                parsed.key_id)
         except exception.BackupKeyError as error:
-            return True, 'its MAC is not checked: %s' % error, parsed
-        location = repository.BackupLocation(
-            found.container, found.backup_id,
-            crypto.BackupCipher(found.backup_id, parsed.key_id, raw))
+            return True, 'its MAC is not checked: %s' % error, parsed, None
+        location.cipher = crypto.BackupCipher(found.backup_id,
+                                              parsed.key_id, raw)
         try:
-            return True, None, self.tools.repo.read_manifest(location)
+            return (True, None, self.tools.repo.read_manifest(location),
+                    location)
         except exception.BackupCorrupted as error:
-            return False, tool_context.error_reason(error)[1], None
+            return False, tool_context.error_reason(error)[1], None, None
+
+    def _missing_objects(self, found, backup_manifest, location):
+        """(its own objects that are missing, why the rest cannot be
+        checked or is missing, or None): an import is offered only for a
+        backup whose every object is there.
+
+        Objects of ancestors are looked for where their record puts them,
+        or in this backup's container for an ancestor the database does
+        not know.
+        """
+        from cinder_backup_ext import exception
+        from cinder_backup_ext import layout
+        if location is None:
+            return [], 'its segment indexes cannot be read without its key'
+        chain = backup_manifest.chain
+        own = set(found.files)
+        known = {b.id: b for b in self.by_directory.values()}
+        directories = [found.directory] + [
+            layout.backup_directory(known[i].container if i in known
+                                    else found.container, i)
+            for i in chain[1:]]
+        missing = []
+        elsewhere = None
+        checked = set()
+        for segment in backup_manifest.segments:
+            try:
+                index = self.tools.repo.read_index(location, segment,
+                                                   len(chain))
+            except exception.BackupCorrupted as error:
+                return [tool_context.error_reason(error)[0]], None
+            for extent in index.extents:
+                ref = extent.ref
+                if ref is None or (ref.depth, ref.number) in checked:
+                    continue
+                checked.add((ref.depth, ref.number))
+                name = layout.data_object_name(ref.number)
+                if ref.depth == 0:
+                    if name not in own:
+                        missing.append('%s/%s' % (found.directory, name))
+                elif elsewhere is None and not self.tools.store.exists(
+                        directories[ref.depth], name):
+                    elsewhere = ('object %s/%s of its ancestor %s is '
+                                 'missing' % (directories[ref.depth], name,
+                                              chain[ref.depth]))
+        return missing, elsewhere
 
     def _import_record(self, found, backup_manifest):
         """The record `cinder backup-export` would have printed."""

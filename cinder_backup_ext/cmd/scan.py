@@ -53,11 +53,18 @@ def _mtime(path):
         return None
 
 
+def _walk_error(error):
+    # A directory that cannot be listed must not pass for an empty one; one
+    # removed meanwhile (a delete on another host) holds nothing.
+    if not isinstance(error, FileNotFoundError):
+        raise error
+
+
 def _inside(top):
     """(newest mtime, file names, temp file names) below top."""
     newest = _mtime(top) or 0
     files, temps = [], []
-    for dirpath, _dirs, names in os.walk(top):
+    for dirpath, _dirs, names in os.walk(top, onerror=_walk_error):
         newest = max(newest, _mtime(dirpath) or 0)
         for name in names:
             relative = os.path.relpath(os.path.join(dirpath, name), top)
@@ -77,7 +84,7 @@ def scan(root):
     """(backup directories, files outside them) under root."""
     directories = []
     loose = []
-    for dirpath, dirs, names in os.walk(root):
+    for dirpath, dirs, names in os.walk(root, onerror=_walk_error):
         dirs.sort()
         relative = os.path.relpath(dirpath, root).replace(os.sep, '/')
         found = split_backup_directory(relative) if relative != '.' else None

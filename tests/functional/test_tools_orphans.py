@@ -199,3 +199,45 @@ class OrphansTestCase(testtools.TestCase):
         with open(self.volume, 'rb') as a, open(target, 'rb') as b:
             self.assertTrue(a.read() == b.read(), 'restored data differs')
         self.assertEqual({}, self.orphans('--older-than', '0'))
+
+    def test_a_manifest_over_missing_objects_is_never_offered_for_import(self):
+        # What a delete racing the writer could leave: a valid manifest,
+        # unknown to the database, whose objects are gone.
+        lost = self.env.backup(self.volume)['backup']
+        self.env.child('forget', '--backup', lost)
+        [lost_dir] = backup_directories(self.env)
+        objects = sorted(glob.glob(os.path.join(lost_dir, 'data', '*', '*')))
+        os.unlink(objects[1])
+
+        findings = self.orphans('--older-than', '0')
+        finding = findings[self.relative(lost_dir)]
+        self.assertEqual('debris', finding['kind'])
+        self.assertNotIn('import', finding)
+        self.assertIn('1 objects its manifest needs are missing (%s)'
+                      % self.relative(objects[1]), finding['reason'])
+        self.assertEqual('would delete (dry run)', finding['action'])
+
+    def test_an_incremental_whose_parent_objects_are_gone_is_not_offered(
+            self):
+        made = self.env.backup(self.volume)
+        full = made['backup']
+        with open(self.volume, 'r+b') as f:
+            f.write(os.urandom(MiB))
+        child = self.env.backup(self.volume, parent=full,
+                                volume=made['volume'])['backup']
+        self.env.child('forget', '--backup', child)
+        self.env.child('forget', '--backup', full)
+        directories = {os.path.basename(d): d
+                       for d in backup_directories(self.env)}
+        parent_objects = sorted(glob.glob(os.path.join(
+            directories[full], 'data', '*', '*')))
+        os.unlink(parent_objects[-1])
+
+        findings = self.orphans('--older-than', '0')
+        finding = findings[self.relative(directories[child])]
+        self.assertEqual('unknown', finding['kind'])
+        self.assertNotIn('import', finding)
+        self.assertIn('of its ancestor %s is missing' % full,
+                      finding['reason'])
+        self.assertEqual('debris',
+                         findings[self.relative(directories[full])]['kind'])
