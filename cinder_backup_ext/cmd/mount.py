@@ -17,9 +17,14 @@ backup's volume read on demand through cmd/image.BackupImage.  The operator
 loop-mounts that file read-only and copies files out: file-level restore
 without restoring the volume.  libfuse runs single-threaded in the
 foreground and unmounts on exit and on SIGINT, SIGTERM or SIGHUP.
+
+The image is a volume's decrypted data: it is served to the user who
+mounts it only (mode 0400) unless the operator states otherwise, and the
+kernel enforces the mode (FUSE default_permissions).
 """
 
 import errno
+import grp
 import os
 import stat
 import sys
@@ -30,6 +35,12 @@ from cinder_backup_ext.cmd import image
 
 # What libfuse's fuse_main returns when its loop stopped with an error.
 FUSE_LOOP_ENDED = 8
+
+# The image holds a volume's plaintext: its owner reads it, nobody else,
+# unless --mode says otherwise.  Only read bits: the file system is
+# read-only and nothing in it is executable.
+DEFAULT_MODE = 0o400
+READ_BITS = 0o444
 
 DESCRIPTION = (
     'Mount a backup read-only with FUSE at MOUNTPOINT, as one raw image '
@@ -55,26 +66,84 @@ def add_arguments(parser):
                              'backup_object_size, 8 MiB by default; '
                              'default: %(default)s)')
     parser.add_argument('--allow-other', action='store_true',
-                        help='let users other than the one mounting read '
-                             'the image (FUSE allow_other)')
+                        help='let users other than the one mounting reach '
+                             'the file system (FUSE allow_other); the '
+                             'kernel still enforces --mode, so they read '
+                             'the image only if --mode gives them read '
+                             'permission')
+    parser.add_argument('--mode', type=parse_mode, default=DEFAULT_MODE,
+                        metavar='MODE',
+                        help='permissions of the image, octal read bits '
+                             'only (e.g. 0440, 0444); group and other bits '
+                             'need --allow-other (default: 0400, the '
+                             'mounting user only)')
+    parser.add_argument('--group', type=parse_group, default=None,
+                        metavar='GROUP',
+                        help='group owning the image, a name or a number '
+                             '(default: the mounting user\'s group)')
     tool_context.add_config_argument(parser)
 
 
-def make_operations(backup_image, file_name, log):
+def parse_mode(text):
+    import argparse
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError('%r is not an octal mode' % text)
+    if mode & ~READ_BITS or not mode & 0o400:
+        raise argparse.ArgumentTypeError(
+            'mode %s: only read bits (0400, 0440, 0444, ...), and the '
+            'owner\'s among them' % text)
+    return mode
+
+
+def parse_group(text):
+    import argparse
+    if text.isdigit():
+        return int(text)
+    try:
+        return grp.getgrnam(text).gr_gid
+    except KeyError:
+        raise argparse.ArgumentTypeError('no group %r' % text)
+
+
+def directory_mode(file_mode):
+    """The root directory: searchable and listable by whoever may read
+    the image, by nobody else."""
+    return file_mode | (file_mode >> 2)
+
+
+def fuse_options(backup_id, allow_other):
+    """The options of the FUSE mount.  default_permissions makes the
+    kernel check the modes getattr reports; without it a file system that
+    others can reach (allow_other) would let every one of them read."""
+    options = {'foreground': True, 'nothreads': True, 'ro': True,
+               'default_permissions': True,
+               'fsname': 'cinder-backup-ext:%s' % backup_id,
+               'subtype': 'cinder-backup-ext'}
+    if allow_other:
+        options['allow_other'] = True
+    return options
+
+
+def make_operations(backup_image, file_name, log, mode=DEFAULT_MODE,
+                    gid=None):
     import mfusepy
 
     path = '/' + file_name
     now = time.time()
-    uid, gid = os.getuid(), os.getgid()
+    uid = os.getuid()
+    gid = os.getgid() if gid is None else gid
 
     class BackupFS(mfusepy.Operations):
         def getattr(self, name, fh=None):
             if name == '/':
-                return {'st_mode': stat.S_IFDIR | 0o555, 'st_nlink': 2,
+                return {'st_mode': stat.S_IFDIR | directory_mode(mode),
+                        'st_nlink': 2,
                         'st_uid': uid, 'st_gid': gid, 'st_size': 0,
                         'st_mtime': now, 'st_atime': now, 'st_ctime': now}
             if name == path:
-                return {'st_mode': stat.S_IFREG | 0o444, 'st_nlink': 1,
+                return {'st_mode': stat.S_IFREG | mode, 'st_nlink': 1,
                         'st_uid': uid, 'st_gid': gid,
                         'st_size': backup_image.size, 'st_mtime': now,
                         'st_atime': now, 'st_ctime': now}
@@ -139,6 +208,12 @@ def run(args):
     if not os.path.isdir(args.mountpoint):
         sys.stderr.write('mount: %s is not a directory\n' % args.mountpoint)
         return tool_context.EXIT_USAGE
+    if args.mode & 0o044 and not args.allow_other:
+        # Without allow_other FUSE turns away every other user: the mode
+        # would promise what the mount does not give.
+        sys.stderr.write('mount: --mode %04o lets others read; that needs '
+                         '--allow-other\n' % args.mode)
+        return tool_context.EXIT_USAGE
 
     def log(message):
         sys.stderr.write('mount: %s\n' % message)
@@ -154,15 +229,13 @@ def run(args):
         backup = tools.backup(args.backup_id)
         backup_image = open_image(tools, backup, args.cache_objects)
         file_name = '%s.img' % backup.id
-        options = {'foreground': True, 'nothreads': True, 'ro': True,
-                   'fsname': 'cinder-backup-ext:%s' % backup.id,
-                   'subtype': 'cinder-backup-ext'}
-        if args.allow_other:
-            options['allow_other'] = True
-        log('%s mounted at %s; stop with fusermount3 -u %s or Ctrl-C'
-            % (file_name, args.mountpoint, args.mountpoint))
+        options = fuse_options(backup.id, args.allow_other)
+        log('%s mounted at %s with mode %04o; stop with fusermount3 -u %s '
+            'or Ctrl-C' % (file_name, args.mountpoint, args.mode,
+                           args.mountpoint))
         try:
-            mfusepy.FUSE(make_operations(backup_image, file_name, log),
+            mfusepy.FUSE(make_operations(backup_image, file_name, log,
+                                         args.mode, args.group),
                          args.mountpoint, **options)
         except RuntimeError as error:
             # libfuse's main returns 8 when its loop ended with an error,

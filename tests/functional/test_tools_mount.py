@@ -17,7 +17,9 @@ backed up encrypted, changed and backed up incrementally.  The incremental
 is FUSE-mounted as one image file, loop-mounted read-only, and its files
 are compared with the originals; SIGTERM then unmounts cleanly.  A flipped
 byte in a stored object makes reads fail with EIO instead of returning
-wrong data.
+wrong data.  The image is the mounting user's alone unless --allow-other
+and --mode say otherwise, and the kernel enforces that against another
+user (nobody).
 
 The keys come from tests/functional/file_key_manager.py: castellan's
 in-memory key manager keeps keys inside one process, and the backups are
@@ -26,6 +28,7 @@ the operator's command would be.
 """
 
 import errno
+import hashlib
 import os
 import random
 import shutil
@@ -96,12 +99,13 @@ class MountTestCase(testtools.TestCase):
                 f.write(data)
         return files
 
-    def mount(self, backup_id, mountpoint):
+    def mount(self, backup_id, mountpoint, *options):
         os.makedirs(mountpoint, exist_ok=True)
-        log = open(self.path('mount-%s.log' % backup_id[:8]), 'w+')
+        log = open(self.path('mount-%s-%s.log' % (
+            backup_id[:8], os.path.basename(mountpoint))), 'w+')
         self.addCleanup(log.close)
         command = ['mount', '--config-file', self.env.config, backup_id,
-                   mountpoint]
+                   mountpoint] + list(options)
         proc = subprocess.Popen(
             [os.sys.executable, '-m', 'cinder_backup_ext.cmd.main'] +
             command, cwd=tools_fixture.cli.REPO_ROOT,
@@ -181,3 +185,94 @@ class MountTestCase(testtools.TestCase):
         self.assertEqual(errno.EIO, error.errno)
         log.seek(0)
         self.assertIn('digest mismatch', log.read())
+
+
+NOBODY = 65534
+
+
+def as_nobody(*command):
+    return subprocess.run(
+        ['setpriv', '--reuid', str(NOBODY), '--regid', str(NOBODY),
+         '--clear-groups', '--'] + list(command),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, timeout=60)
+
+
+def mount_options(mountpoint):
+    """The mount options and super options the kernel reports."""
+    with open('/proc/self/mountinfo') as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == mountpoint:
+                # ... mount options - fstype source super options
+                dash = fields.index('-')
+                return set(fields[5].split(',') +
+                           fields[dash + 3].split(','))
+    raise AssertionError('%s is not mounted' % mountpoint)
+
+
+class MountPermissionsTest(MountTestCase):
+    """Who else may read the decrypted image."""
+
+    def setUp(self):
+        super().setUp()
+        if shutil.which('setpriv') is None:
+            self.skipTest('needs setpriv (util-linux)')
+        # Another user must reach the mount point, so that only the mount
+        # itself can turn it away.
+        for path in (self.workdir, os.path.dirname(self.workdir)):
+            os.chmod(path, os.stat(path).st_mode | 0o111)
+        self.volume = self.path('volume.img')
+        with open(self.volume, 'wb') as f:
+            f.write(random.Random(12).randbytes(2 * MiB))
+        with open(self.volume, 'rb') as f:
+            self.digest = hashlib.sha256(f.read()).hexdigest()
+        self.backup_id = self.env.backup(self.volume)['backup']
+
+    def assertNobodyCannotRead(self, image):
+        proc = as_nobody('cat', image)
+        self.assertNotEqual(0, proc.returncode)
+        self.assertIn(b'Permission denied', proc.stderr)
+        self.assertEqual(b'', proc.stdout)
+
+    def test_owner_only_by_default(self):
+        mountpoint = self.path('default')
+        _proc, image, _log = self.mount(self.backup_id, mountpoint)
+        info = os.stat(image)
+        self.assertEqual(0o400, info.st_mode & 0o7777)
+        self.assertEqual(os.getuid(), info.st_uid)
+        self.assertEqual(0o500, os.stat(mountpoint).st_mode & 0o7777)
+        options = mount_options(mountpoint)
+        self.assertIn('default_permissions', options)
+        self.assertNotIn('allow_other', options)
+        with open(image, 'rb') as f:
+            self.assertEqual(self.digest, hashlib.sha256(f.read()).hexdigest())
+        self.assertNobodyCannotRead(image)
+
+    def test_allow_other_alone_still_keeps_others_out(self):
+        # Other users reach the file system, and the kernel checks the
+        # modes for them: a 0500 directory and a 0400 image give them
+        # nothing.
+        mountpoint = self.path('others')
+        _proc, image, _log = self.mount(self.backup_id, mountpoint,
+                                        '--allow-other')
+        options = mount_options(mountpoint)
+        self.assertIn('allow_other', options)
+        self.assertIn('default_permissions', options)
+        self.assertEqual(0o400, os.stat(image).st_mode & 0o7777)
+        self.assertEqual(0o500, os.stat(mountpoint).st_mode & 0o7777)
+        self.assertNobodyCannotRead(image)
+        listing = as_nobody('ls', mountpoint)
+        self.assertIn(b'Permission denied', listing.stderr)
+
+    def test_mode_stated_by_the_operator_lets_others_read(self):
+        # The control of the two cases above: with read permission for
+        # others, nobody does read the image, so what kept it out there
+        # was the mode, not the path.
+        mountpoint = self.path('shared')
+        _proc, image, _log = self.mount(self.backup_id, mountpoint,
+                                        '--allow-other', '--mode', '0444')
+        self.assertEqual(0o444, os.stat(image).st_mode & 0o7777)
+        proc = as_nobody('sha256sum', image)
+        self.assertEqual(0, proc.returncode, proc.stderr)
+        self.assertEqual(self.digest, proc.stdout.split()[0].decode())

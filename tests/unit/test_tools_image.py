@@ -10,15 +10,24 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The operator tools' pure parts: the on-demand image reader of `mount`,
-durations and the recognition of backup directories."""
+"""The operator tools' pure parts: the on-demand image reader of `mount`
+and the modes and FUSE options it mounts with, durations and the
+recognition of backup directories."""
 
+import argparse
+import io
+import os
 import random
+import stat
+import types
+from unittest import mock
 
+import fixtures
 import testtools
 
 from cinder_backup_ext.cmd import context as tool_context
 from cinder_backup_ext.cmd import image
+from cinder_backup_ext.cmd import mount
 from cinder_backup_ext.cmd import scan
 from cinder_backup_ext import exception
 from cinder_backup_ext import layout
@@ -94,6 +103,73 @@ class BackupImageTest(testtools.TestCase):
                                   0, 10)
         self.assertIn(name, str(error))
         self.assertIn('digest mismatch', str(error))
+
+
+class MountPermissionsTest(testtools.TestCase):
+    """The image is a volume's plaintext: its owner's alone by default."""
+
+    def parse(self, *argv):
+        parser = argparse.ArgumentParser()
+        mount.add_arguments(parser)
+        return parser.parse_args(['backup-1', '/mnt/x'] + list(argv))
+
+    def attributes(self, **kwargs):
+        operations = mount.make_operations(
+            types.SimpleNamespace(size=4096), 'b.img', None, **kwargs)
+        return operations.getattr('/'), operations.getattr('/b.img')
+
+    def test_owner_only_by_default(self):
+        args = self.parse()
+        self.assertEqual(0o400, args.mode)
+        self.assertFalse(args.allow_other)
+        root, image_file = self.attributes(mode=args.mode, gid=args.group)
+        self.assertEqual(stat.S_IFREG | 0o400, image_file['st_mode'])
+        self.assertEqual(stat.S_IFDIR | 0o500, root['st_mode'])
+        self.assertEqual(os.getuid(), image_file['st_uid'])
+        self.assertEqual(os.getgid(), image_file['st_gid'])
+        options = mount.fuse_options('backup-1', args.allow_other)
+        self.assertIs(True, options['default_permissions'])
+        self.assertIs(True, options['ro'])
+        self.assertNotIn('allow_other', options)
+
+    def test_allow_other_keeps_the_kernel_checking_the_mode(self):
+        args = self.parse('--allow-other')
+        self.assertEqual(0o400, args.mode)
+        options = mount.fuse_options('backup-1', args.allow_other)
+        self.assertIs(True, options['allow_other'])
+        self.assertIs(True, options['default_permissions'])
+
+    def test_mode_and_group_stated_by_the_operator(self):
+        args = self.parse('--allow-other', '--mode', '0440', '--group',
+                          '4321')
+        root, image_file = self.attributes(mode=args.mode, gid=args.group)
+        self.assertEqual(stat.S_IFREG | 0o440, image_file['st_mode'])
+        self.assertEqual(stat.S_IFDIR | 0o550, root['st_mode'])
+        self.assertEqual(4321, image_file['st_gid'])
+        root, image_file = self.attributes(mode=0o444)
+        self.assertEqual(stat.S_IFDIR | 0o555, root['st_mode'])
+
+    def test_modes_other_than_read_bits_are_refused(self):
+        for text in ('0644', '0555', '4400', '0044', '0', 'rw', '9'):
+            with mock.patch('sys.stderr', io.StringIO()) as stderr:
+                self.assertRaises(SystemExit, self.parse, '--allow-other',
+                                  '--mode', text)
+            self.assertIn('--mode', stderr.getvalue())
+
+    def test_unknown_group_is_refused(self):
+        with mock.patch('sys.stderr', io.StringIO()) as stderr:
+            self.assertRaises(SystemExit, self.parse, '--group',
+                              'no-such-group-here')
+        self.assertIn('no-such-group-here', stderr.getvalue())
+
+    def test_mode_for_others_needs_allow_other(self):
+        # Without allow_other FUSE turns every other user away, whatever
+        # the mode says: refused rather than promising access.
+        args = self.parse('--mode', '0444')
+        args.mountpoint = self.useFixture(fixtures.TempDir()).path
+        with mock.patch('sys.stderr', io.StringIO()) as stderr:
+            self.assertEqual(tool_context.EXIT_USAGE, mount.run(args))
+        self.assertIn('needs --allow-other', stderr.getvalue())
 
 
 class LRUTest(testtools.TestCase):
