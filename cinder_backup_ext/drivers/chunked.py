@@ -161,6 +161,13 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
             raise cinder_exception.InvalidConfigurationValue(
                 option='backup_compression_algorithm',
                 value=CONF.backup_compression_algorithm)
+        except cfg.ConfigSourceValueError as error:
+            # oslo.config refuses a value outside the option's choices
+            # when it is read; the operator gets Cinder's error, naming
+            # the option, not a bare oslo.config one.
+            raise cinder_exception.InvalidConfigurationValue(
+                option='backup_compression_algorithm',
+                value=str(error).rpartition('is not valid: ')[2])
         block_size = CONF.backup_sha_block_size_bytes
         if block_size <= 0:
             raise cinder_exception.InvalidConfigurationValue(

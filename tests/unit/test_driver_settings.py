@@ -14,7 +14,6 @@
 
 import json
 import os
-import unittest
 
 from cinder.backup import chunkeddriver as cinder_chunked
 from cinder.backup.drivers import posix as cinder_posix
@@ -88,13 +87,9 @@ class CompressionDefaultTest(base.DriverTestCase):
         self.use_config_file('backup_compression_algorithm = bzip2')
         self.assertEqual('bz2', self.backup_codec())
 
-    # The engine catches codec names it does not know, but oslo.config
-    # itself refuses a value outside the option's choices with
-    # ConfigFileValueError, which _settings lets through: an operator gets
-    # oslo.config's error rather than Cinder's.  Expected to fail until
-    # ChunkedBackupDriver._settings turns it into InvalidConfigurationValue;
-    # then this marker makes the test fail as an unexpected success.
-    @unittest.expectedFailure
+    # oslo.config itself refuses a value outside the option's choices
+    # when it is read (ConfigFileValueError); the operator must get
+    # Cinder's error naming the option and the value.
     def test_invalid_value_in_the_config_file(self):
         self.use_config_file('backup_compression_algorithm = lz4')
         for action in (self.make_driver().check_for_setup_error,
