@@ -249,8 +249,9 @@ def encode_index(backup_id, index):
     })
 
 
-def decode_index(data, backup_id, segment, chain_length):
-    """Parse and validate a segment index against its manifest entry."""
+def decode_index(data, backup_id, segment, chain_length, block_size=None):
+    """Parse and validate a segment index against its manifest entry (and
+    the manifest's block_size, when given)."""
     document = _load(data, INDEX_FORMAT)
     _require(document.get('backup_id') == backup_id,
              'index belongs to backup %r, expected %r',
@@ -263,7 +264,11 @@ def decode_index(data, backup_id, segment, chain_length):
     _require(offset == segment.offset and length == segment.length,
              'index covers [%d, +%d), the manifest says [%d, +%d)',
              offset, length, segment.offset, segment.length)
+    expected_block_size = block_size
     block_size = _int(document, 'block_size', 1, MAX_OBJECT_BYTES)
+    _require(expected_block_size in (None, block_size),
+             'index has blocks of %d bytes, the manifest %r', block_size,
+             expected_block_size)
     _require(document.get('fingerprint_algorithm') == FINGERPRINT_ALGORITHM,
              'unknown fingerprint algorithm %r',
              document.get('fingerprint_algorithm'))

@@ -148,12 +148,15 @@ class Repository(object):
         return manifest.SegmentRef(index.number, index.offset, index.length,
                                    materials)
 
-    def read_index(self, location, segment, chain_length):
+    def read_index(self, location, segment, chain_length, block_size=None):
+        """A segment index, checked against its entry in the manifest
+        (and the manifest's block_size, which restore and change
+        tracking rely on, when given)."""
         name = layout.index_object_name(segment.number)
         data = self._open(location, name, segment.offset, segment.materials)
         try:
             return manifest.decode_index(data, location.backup_id, segment,
-                                         chain_length)
+                                         chain_length, block_size)
         except manifest.ManifestError as error:
             raise self._damaged(location, name, str(error))
 

@@ -124,7 +124,8 @@ class RestoreReader(object):
         for segment in self.manifest.segments:
             on_step(segment.offset)
             index = self.workers.call(self.repository.read_index, newest,
-                                      segment, chain_length)
+                                      segment, chain_length,
+                                      self.manifest.block_size)
             work, zeros = group_by_object(index)
             check_zeros(self.manifest.backup_id, newest, index, zeros,
                         self.fingerprint_key)

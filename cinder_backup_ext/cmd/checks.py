@@ -139,11 +139,12 @@ class Checker(object):
         deep_total = 0
         for segment in manifests[0].segments:
             try:
-                index = repo.read_index(locations[0], segment, len(chain))
+                index = repo.read_index(locations[0], segment, len(chain),
+                                        manifests[0].block_size)
             except exception.BackupCorrupted as error:
                 report.failed(ids[0], error)
                 continue
-            readable.append(segment)
+            readable.append((segment, manifests[0].block_size))
             used = {(e.ref.depth, e.ref.number): e.ref
                     for e in index.extents if e.ref is not None}
             deep_total += sum(ref.materials.stored for ref in used.values())
@@ -165,10 +166,10 @@ class Checker(object):
         from cinder_backup_ext import layout
         from cinder_backup_ext import restore_job
         repo = self.tools.repo
-        for segment in segments:
+        for segment, block_size in segments:
             try:
                 index = repo.read_index(locations[0], segment,
-                                        len(locations))
+                                        len(locations), block_size)
                 work, zeros = restore_job.group_by_object(index)
                 restore_job.check_zeros(report.backup_id, locations[0],
                                         index, zeros, key)

@@ -69,7 +69,8 @@ class BackupImage(object):
     def _index(self, segment):
         def load():
             index = self.repository.read_index(
-                self.locations[0], segment, len(self.manifest.chain))
+                self.locations[0], segment, len(self.manifest.chain),
+                self.manifest.block_size)
             return index, [extent.offset for extent in index.extents]
         return self.indexes.get(segment.number, load)
 

@@ -278,7 +278,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
 
         def load(segment):
             return workers.call(repo.read_index, location, segment,
-                                chain_length)
+                                chain_length, parent_manifest.block_size)
         return parent_view.ParentView(parent_manifest, load)
 
     def _fingerprint_keys(self, backup, cipher, parent, keyring):

@@ -239,8 +239,8 @@ class CorruptionTest(base.DriverTestCase):
 
     # Where a restore stops when a manifest number is changed by one and
     # the checksum recomputed: the reason the error must give, or None for
-    # numbers a restore of a plain backup does not read.  block_size and
-    # object_size may also be refused for naming the wrong size.
+    # numbers a restore of a plain backup does not read.  object_size may
+    # also be refused for naming the wrong size.
     MANIFEST_NUMBER_REASONS = {
         ('version',): 'format version 3 is not supported',
         ('size',): 'segments cover',
@@ -249,7 +249,7 @@ class CorruptionTest(base.DriverTestCase):
         ('segments', 0, 2): 'segment 0 has a bad length',
         ('segments', 0, 4): 'expected %d',
         ('segments', 0, 5): 'stored size is',
-        ('block_size',): None,
+        ('block_size',): 'index has blocks of 4096 bytes, the manifest 4097',
         ('object_size',): None,
     }
 
@@ -465,7 +465,7 @@ class CorruptionTest(base.DriverTestCase):
             (not_base64, 'fingerprints are not valid base64'),
             (fingerprints, 'bytes of fingerprints for'),
             (lambda doc: doc.update(block_size=2 * doc['block_size']),
-             'bytes of fingerprints for'),
+             'index has blocks of 8192 bytes, the manifest 4096'),
             (first_object(0, 1), 'object refers to chain position 1 of a '
                                  'chain of 1'),
             (first_object(1, -1), 'object number -1 out of range'),

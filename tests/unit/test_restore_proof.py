@@ -130,6 +130,17 @@ class RestoreProofTest(base.DriverTestCase):
         message, _restored = self._restore_fails()
         self.assertIn('does not cover whole blocks', message)
 
+    def test_an_index_with_another_block_size_than_its_manifest(self):
+        def halve():
+            repo = repository.Repository(posix.PosixStore(self.repo))
+            stored = repo.read_manifest(self.location)
+            stored.block_size = BLK // 2
+            repo.write_manifest(self.location, stored)
+        concurrency.run_native(halve)
+        message, _restored = self._restore_fails()
+        self.assertIn('index has blocks of %d bytes, the manifest %d'
+                      % (BLK, BLK // 2), message)
+
     def test_fingerprints_of_another_volume_are_caught(self):
         other = base.random_bytes(len(self.data), seed=602)
         stranger = self.run_backup(self.write_volume(other, 'other.img'),
