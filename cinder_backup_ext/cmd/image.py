@@ -16,13 +16,16 @@ Owns mapping a read of (offset, length) of the volume onto the newest
 backup's segment indexes and their extents, and a bounded LRU cache of
 opened objects and indexes, so that a file-level restore through `mount`
 reads only what is asked for and holds at most a few objects in memory.
-Every object is opened through Repository: verified (digest, AES-GCM)
-and decompressed exactly as a restore would.  No threads: callers
+Every object is opened and checked exactly as a restore does it: verified
+(digest, AES-GCM), decompressed, and each block it gives the volume
+checked against the fingerprint the index recorded.  No threads: callers
 serialise reads.
 """
 
 import bisect
 import collections
+
+from cinder_backup_ext import restore_job
 
 
 class LRU(object):
@@ -57,8 +60,11 @@ class BackupImage(object):
     through so the caller can report them."""
 
     def __init__(self, repository, locations, newest_manifest,
-                 cache_objects=16, cache_indexes=4):
+                 cache_objects=16, cache_indexes=4, fingerprint_key=None):
+        """fingerprint_key keys the newest manifest's fingerprints
+        (repository.fingerprint_key)."""
         self.repository = repository
+        self.fingerprint_key = fingerprint_key
         self.locations = locations
         self.manifest = newest_manifest
         self.size = newest_manifest.size
@@ -71,14 +77,21 @@ class BackupImage(object):
             index = self.repository.read_index(
                 self.locations[0], segment, len(self.manifest.chain),
                 self.manifest.block_size)
-            return index, [extent.offset for extent in index.extents]
+            work, zeros = restore_job.group_by_object(index)
+            restore_job.check_zeros(self.manifest.backup_id,
+                                    self.locations[0], index, zeros,
+                                    self.fingerprint_key)
+            return (index, [extent.offset for extent in index.extents],
+                    {(w.ref.depth, w.ref.number): w for w in work})
         return self.indexes.get(segment.number, load)
 
-    def _object(self, ref):
+    def _object(self, index, works, ref):
+        """The object's plaintext, its blocks in this index checked."""
         def load():
-            return self.repository.read_data(
-                self.locations[ref.depth], ref.number, ref.materials)
-        return self.objects.get((ref.depth, ref.number), load)
+            return restore_job.read_checked(
+                self.repository, self.manifest.backup_id, self.locations,
+                works[(ref.depth, ref.number)], self.fingerprint_key)
+        return self.objects.get((index.number, ref.depth, ref.number), load)
 
     def read(self, offset, length):
         """Bytes [offset, offset + length) of the volume, clipped to its
@@ -89,13 +102,13 @@ class BackupImage(object):
         while position < end:
             segment = self.manifest.segments[
                 bisect.bisect_right(self._segment_offsets, position) - 1]
-            index, starts = self._index(segment)
+            index, starts, works = self._index(segment)
             extent = index.extents[bisect.bisect_right(starts, position) - 1]
             stop = min(end, extent.offset + extent.length)
             if extent.ref is None:
                 pieces.append(bytes(stop - position))
             else:
-                data = self._object(extent.ref)
+                data = self._object(index, works, extent.ref)
                 start = extent.object_offset + position - extent.offset
                 pieces.append(data[start:start + stop - position])
             position = stop

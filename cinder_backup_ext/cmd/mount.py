@@ -183,6 +183,7 @@ def make_operations(backup_image, file_name, log, mode=DEFAULT_MODE,
 def open_image(tools, backup, cache_objects):
     from cinder_backup_ext import exception
     from cinder_backup_ext import records
+    from cinder_backup_ext import repository
     if records.is_legacy(backup) or not backup.service_metadata:
         raise tool_context.ToolError(
             'backup %s is not in format 2 (made by %s); restore it, or '
@@ -194,11 +195,13 @@ def open_image(tools, backup, cache_objects):
         with tools.workers() as workers:
             locations, manifests = tools.driver.read_chain_manifests(
                 chain, workers, tools.repo)
+        key = repository.fingerprint_key(locations, manifests[0])
     except (exception.BackupCorrupted, exception.BackupKeyError,
             cinder_exception.InvalidBackup) as error:
         raise tool_context.ToolError(str(error), tool_context.EXIT_PROBLEMS)
     return image.BackupImage(tools.repo, locations, manifests[0],
-                             cache_objects=cache_objects)
+                             cache_objects=cache_objects,
+                             fingerprint_key=key)
 
 
 def run(args):

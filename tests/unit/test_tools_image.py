@@ -104,6 +104,27 @@ class BackupImageTest(testtools.TestCase):
         self.assertIn(name, str(error))
         self.assertIn('digest mismatch', str(error))
 
+    def test_a_wrong_mapping_over_intact_objects_is_an_error(self):
+        # Two data extents trade objects in a well-formed, sealed index:
+        # only the fingerprints can tell.
+        location = self.engine.locations['b1']
+        newest = self.engine.manifests['b1']
+        index = self.engine.repo.read_index(location, newest.segments[0], 1)
+        data = [i for i, e in enumerate(index.extents) if e.ref is not None
+                and e.length == self.engine.object_size]
+        first, second = index.extents[data[0]], index.extents[data[1]]
+        index.extents[data[0]] = first._replace(ref=second.ref)
+        index.extents[data[1]] = second._replace(ref=first.ref)
+        newest.segments[0] = self.engine.repo.write_index(location, 'zstd',
+                                                          index)
+        self.engine.repo.write_manifest(location, newest)
+        reader = _image(self.engine, 'b1')
+        error = self.assertRaises(exception.BackupCorrupted, reader.read,
+                                  first.offset, 10)
+        self.assertIn(layout.data_object_name(second.ref.number), str(error))
+        self.assertIn('block at volume offset %d does not match'
+                      % first.offset, str(error))
+
 
 class MountPermissionsTest(testtools.TestCase):
     """The image is a volume's plaintext: its owner's alone by default."""
