@@ -42,6 +42,7 @@ oldest one, which may still be waiting on that server.
 import collections
 import concurrent.futures
 import threading
+import time
 
 
 def eventlet_patched():
@@ -68,6 +69,42 @@ _worker_state = _native_threading().local()
 def on_native_worker():
     """True on a thread that runs a step for NativeWorkers."""
     return getattr(_worker_state, 'active', False)
+
+
+def native_lock():
+    """A lock of the OS, not a green one: safe to take on a native worker
+    and on a green thread alike, as long as it is held only for a few
+    instructions (a green thread that waits for it blocks its hub)."""
+    return _native_threading().Lock()
+
+
+def native_local():
+    """A thread-local of the OS threads: under eventlet the patched
+    threading.local is per green thread, which a native worker is not."""
+    return _native_threading().local()
+
+
+def _native_sleep():
+    try:
+        from eventlet import patcher
+    except ImportError:
+        return time.sleep
+    return patcher.original('time').sleep
+
+
+def sleep(seconds):
+    """Wait without busy work, on whichever kind of thread this is.
+
+    On a native worker the OS thread itself waits: eventlet's patched
+    time.sleep would switch to a hub that thread does not run.  On the
+    operation's own thread time.sleep is the right one either way: green
+    under eventlet (the service keeps running), real without.
+    """
+    if on_native_worker():
+        _native_sleep()(seconds)
+    else:
+        # Looked up at each call: eventlet patches the module in place.
+        time.sleep(seconds)
 
 
 def _run_as_worker(fn, args):
