@@ -19,9 +19,12 @@ manifest.  A full backup is an incremental against nothing.  Reading runs in
 the caller's thread; fingerprinting, compression and writes run on native
 workers, depth chunks at a time, in reused buffers: memory is a few object
 sizes per thread and per chunk in flight, whatever the volume size.  A
-volume that reads at an offset from any thread (a Ceph RBD image) is read by
-the workers instead, each its own chunk, so that the reads overlap: one
-stream from librbd waits on the cluster for each object in turn.
+volume that reads at an offset from any thread (a Ceph RBD image, a regular
+file) is read by the workers instead, each its own chunk, so that the reads
+overlap: one stream from librbd waits on the cluster for each object in
+turn.  What a thin volume never allocated (an RBD image's unallocated
+objects, a regular file's holes) is not read but taken as zeros, and counted
+as unread_bytes.
 """
 
 import collections
@@ -40,14 +43,17 @@ OBJECTS_PER_SEGMENT = 1024
 Chunk = collections.namedtuple('Chunk', 'number offset data parent')
 ChunkResult = collections.namedtuple(
     'ChunkResult', 'number offset length fingerprints extents new_bytes '
-                   'stored_bytes zero_bytes')
+                   'stored_bytes zero_bytes unread_bytes')
 
 
-class _Unread(collections.namedtuple('_Unread', 'volume offset length')):
-    """A chunk's data that the worker processing it reads itself."""
+class _Unread(collections.namedtuple(
+        '_Unread', 'volume offset length buffer')):
+    """A chunk's data that the worker processing it reads itself, into
+    buffer where the volume reads into one."""
 
     def read(self):
-        return self.volume.read_at(self.offset, self.length)
+        """(data, bytes of it not read: holes)."""
+        return self.volume.read_chunk(self.offset, self.length, self.buffer)
 
 
 # Stands for the chunk's own object until it is sealed.
@@ -100,8 +106,9 @@ class BackupWriter(object):
 
     def _process(self, chunk):
         data = chunk.data
+        unread = 0
         if isinstance(data, _Unread):
-            data = data.read()
+            data, unread = data.read()
         length = len(data)
         prints, zeros = fingerprint.scan(data, self.block_size,
                                          self.fingerprint_key)
@@ -112,7 +119,7 @@ class BackupWriter(object):
         parent_prints, parent_extents = chunk.parent
         if comparable == parent_prints:
             return ChunkResult(chunk.number, chunk.offset, length, prints,
-                               parent_extents, 0, 0, 0)
+                               parent_extents, 0, 0, 0, unread)
         kinds = _classify(comparable, zeros, parent_prints, len(zeros))
         view = memoryview(data)
         planned = []
@@ -150,7 +157,8 @@ class BackupWriter(object):
                 extent_ops.append(resolved, extent)
             planned = resolved
         return ChunkResult(chunk.number, chunk.offset, length, prints,
-                           planned, object_length, stored_bytes, zero_bytes)
+                           planned, object_length, stored_bytes, zero_bytes,
+                           unread)
 
     # --- runs in the caller's thread -------------------------------------
 
@@ -158,7 +166,8 @@ class BackupWriter(object):
         # Reading into a ring of reused buffers instead of fresh bytes
         # objects saves the page faults of a new allocation per chunk.  A
         # buffer is reused depth + 1 chunks later, when ordered_map has
-        # already waited for the chunk that used it.
+        # already waited for the chunk that used it (also when a worker
+        # reads the chunk into it).
         ring = [bytearray(self.object_size) for _ in range(self.depth + 1)]
         number = 0
         offset = 0
@@ -179,8 +188,9 @@ class BackupWriter(object):
                 self.stats['unread_bytes'] += len(data)
                 skipped = True
             elif positional:
-                data = _Unread(volume, offset, min(self.object_size,
-                                                   allocation.size - offset))
+                data = _Unread(volume, offset,
+                               min(self.object_size, allocation.size - offset),
+                               ring[number % len(ring)])
             else:
                 if skipped:
                     volume.seek(offset)
@@ -216,7 +226,8 @@ class BackupWriter(object):
         one).  on_chunk(offset) is called before each read (cancellation
         checks raise from it); on_progress(bytes done) after each chunk is
         stored.  With an Allocation, chunks it says hold no data are not
-        read but taken as zeros.
+        read but taken as zeros; with a FileAllocation, the file's holes
+        are not read.
         """
         volume = volume_io.wrap(volume, self.workers)
         self.workers.call(self.repository.prepare, self.location)
@@ -240,6 +251,8 @@ class BackupWriter(object):
             self.stats['new_bytes'] += result.new_bytes
             self.stats['stored_bytes'] += result.stored_bytes
             self.stats['zero_bytes'] += result.zero_bytes
+            if result.unread_bytes:
+                self.stats['unread_bytes'] += result.unread_bytes
             on_progress(size)
         if pending:
             segments.append(self._write_segment(len(segments),

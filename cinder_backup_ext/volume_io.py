@@ -29,9 +29,15 @@ tpool.Proxy sends them to a native thread); calls on the librbd image
 behind an RBD wrapper (its size, allocation, zeroing) block, and go
 through the operation's NativeWorkers, which also read an image's chunks
 themselves (read_at), several at once.
+
+A regular file is read by its file descriptor, positionally, on the
+NativeWorkers, and its holes (lseek SEEK_DATA / SEEK_HOLE, asked chunk by
+chunk as it is read) are never read.
 """
 
 import bisect
+import errno
+import fcntl
 import io
 import os
 import random
@@ -50,6 +56,9 @@ _UNSUPPORTED = (NotImplementedError, io.UnsupportedOperation,
 # Zeros are written in pieces of this size where a range cannot be
 # zeroed otherwise.
 _ZERO_WRITE = 4 << 20
+# The parts of a buffer that a file's holes cover are cleared from this,
+# a piece at a time, rather than from a fresh zero bytes object per hole.
+_ZERO_FILL = memoryview(bytes(1 << 20))
 
 
 class Allocation(object):
@@ -58,6 +67,10 @@ class Allocation(object):
     Everything outside them reads as zeros.  extents are (offset,
     length) pairs in any order; they are merged.
     """
+
+    # librbd's diff can leave out objects that hold data (a stale object
+    # map): its report is sampled before it is trusted.
+    needs_check = True
 
     def __init__(self, extents, size):
         self.size = size
@@ -96,6 +109,31 @@ class Allocation(object):
             yield position, self.size
 
 
+class FileAllocation(object):
+    """A regular file whose holes the file system reports (SEEK_HOLE).
+
+    It is asked chunk by chunk, on the native thread that reads the chunk
+    (VolumeFile.read_chunk), never listed whole: the map of a fragmented
+    file would grow with its size.  So holds_data answers "may hold
+    data" for every range, and the read finds out.
+    """
+
+    # A hole is what the file system's own block map says reads as zeros,
+    # the same map every read of the file goes through: unlike librbd's
+    # diff, it cannot disagree with what a read returns, so there is
+    # nothing for samples to catch.
+    needs_check = False
+
+    def __init__(self, size, allocated_bytes):
+        self.size = size
+        # From st_blocks: what the file system stores for it, metadata and
+        # preallocated blocks included.
+        self.allocated_bytes = allocated_bytes
+
+    def holds_data(self, start, end):
+        return True
+
+
 class VolumeError(Exception):
     """The volume could not be read as it was at the start."""
 
@@ -120,6 +158,11 @@ class VolumeFile(object):
         self._reads_into = None
         self._takes_views = True
         self._zeroes = True
+        # The _Descriptor of a regular file or block device: None until
+        # asked for, False when there is none.
+        self._descriptor = None
+        # Set when a regular file's holes are read by the descriptor.
+        self._holes = None
 
     # --- reading ---------------------------------------------------------
 
@@ -154,10 +197,20 @@ class VolumeFile(object):
 
     @property
     def reads_at(self):
-        """Whether read_at works: a read at any offset, from any thread,
-        several at once.  An RBD image's reads are positional, and librbd
-        lets go of the GIL while it waits for them."""
-        return self._image is not None
+        """Whether read_chunk works: a read at any offset, from any
+        thread, several at once.  An RBD image's reads are positional, and
+        librbd lets go of the GIL while it waits for them; so do preads of
+        a file whose holes allocation() found it can find."""
+        return self._image is not None or self._holes is not None
+
+    def read_chunk(self, offset, length, buffer):
+        """(data, bytes not read) for length bytes at offset (only when
+        reads_at).  A file's data is read into buffer (which holds at
+        least length bytes), its holes are not read but zeros; an
+        image's chunk is read whole.  Runs on a native worker."""
+        if self._image is not None:
+            return self.read_at(offset, length), 0
+        return self._holes.read_chunk(offset, length, buffer)
 
     def read_at(self, offset, length):
         """length bytes at offset (only when reads_at).  A VolumeError if
@@ -221,11 +274,12 @@ class VolumeFile(object):
         """An Allocation of the volume's first size bytes, or None when
         the volume cannot tell (then everything is read).
 
-        Only RBD images answer today: librbd lists the objects an image
-        (and its parent) allocated, as Benji asks it.
+        librbd lists the objects an image (and its parent) allocated, as
+        Benji asks it; a regular file's holes are found as it is read
+        (FileAllocation).  A block device cannot tell.
         """
         if self._image is None:
-            return None
+            return self._file_allocation(size)
         found = []
 
         def collect(offset, length, exists):
@@ -240,6 +294,32 @@ class VolumeFile(object):
                      {'type': type(error).__name__, 'err': error})
             return None
         return Allocation(found, size)
+
+    def _file_allocation(self, size):
+        target = self._target()
+        if target is None or not target.is_file:
+            return None
+        allocated = self._workers.call(target.finds_holes)
+        if allocated is None:
+            LOG.info('The file system of the volume file cannot tell its '
+                     'holes (lseek SEEK_DATA): reading all of it.')
+            return None
+        self._holes = target
+        return FileAllocation(size, min(allocated, size))
+
+    def _target(self):
+        """The volume's _Descriptor, or None."""
+        if self._descriptor is None:
+            self._descriptor = False
+            if self._image is None:
+                try:
+                    fileno = self.file.fileno()
+                except (_UNSUPPORTED + (OSError, ValueError)):
+                    fileno = None
+                if isinstance(fileno, int):
+                    self._descriptor = self._workers.call(
+                        _Descriptor.open, fileno) or False
+        return self._descriptor or None
 
     def first_data_in(self, allocation, samples, block_size):
         """Check the allocation where it says there is nothing: read
@@ -334,3 +414,99 @@ def _extend_and_sync(fileno, size):
     if stat.S_ISREG(status.st_mode) and status.st_size < size:
         os.ftruncate(fileno, size)
     os.fsync(fileno)
+
+
+class _Descriptor(object):
+    """A regular file or block device, read and written by its file
+    descriptor at given offsets.
+
+    Its methods run on native workers, one call at a time (each waited
+    for by the operation's thread), except read_chunk, which several
+    workers run at once: it only reads the file and what open() set.  No
+    logging here: what the caller should say is left in attributes.
+    """
+
+    def __init__(self, fd, is_file):
+        self.fd = fd
+        self.is_file = is_file
+
+    @classmethod
+    def open(cls, fd):
+        """A _Descriptor for fd, or None when it is neither a regular file
+        nor a block device, or writes to it would not land where asked."""
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):
+            return None
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
+            # pwrite appends whatever the offset on Linux.
+            return None
+        return cls(fd, stat.S_ISREG(mode))
+
+    # --- reading ---------------------------------------------------------
+
+    def finds_holes(self):
+        """Bytes the file has allocated (st_blocks), or None when its file
+        system cannot find holes: then it is read whole."""
+        try:
+            os.lseek(self.fd, 0, os.SEEK_DATA)
+        except AttributeError:
+            return None
+        except OSError as error:
+            # ENXIO: no data at all, which is an answer; EINVAL (an old
+            # kernel) or EOPNOTSUPP: no answer.
+            if error.errno != errno.ENXIO:
+                return None
+        return os.fstat(self.fd).st_blocks * 512
+
+    def read_chunk(self, offset, length, buffer):
+        """(data, bytes not read): length bytes at offset, data read into
+        buffer and holes zeroed there without a read.  A chunk all hole is
+        the shared zero block, which the backup recognises unread."""
+        end = offset + length
+        view = memoryview(buffer)[:length]
+        position = offset
+        unread = 0
+        while position < end:
+            data = self._next_data(position, end)
+            if data > position:
+                _clear(view[position - offset:data - offset])
+                unread += data - position
+                if unread == length:
+                    return fingerprint.zero_block(length), length
+            if data >= end:
+                break
+            # Past the end of a data range is a hole, or the file's end.
+            hole = min(os.lseek(self.fd, data, os.SEEK_HOLE), end)
+            self._pread(view[data - offset:hole - offset], data)
+            position = hole
+        if length == len(buffer):
+            return buffer, unread
+        return bytes(view), unread
+
+    def _next_data(self, position, end):
+        """The offset of the first byte of data at or after position,
+        end if there is none before end."""
+        try:
+            return min(os.lseek(self.fd, position, os.SEEK_DATA), end)
+        except OSError as error:
+            if error.errno == errno.ENXIO:
+                # No data after position: the rest of the file is a hole.
+                return end
+            raise
+
+    def _pread(self, view, offset):
+        done = 0
+        while done < len(view):
+            count = os.preadv(self.fd, [view[done:]], offset + done)
+            if not count:
+                raise VolumeError(
+                    'it ended at offset %d, before the %d bytes at offset '
+                    '%d were read: it changed during the backup'
+                    % (offset + done, len(view), offset))
+            done += count
+
+
+def _clear(view):
+    for start in range(0, len(view), len(_ZERO_FILL)):
+        piece = view[start:start + len(_ZERO_FILL)]
+        piece[:] = _ZERO_FILL[:len(piece)]

@@ -12,12 +12,15 @@
 
 """volume_io: the volume files cinder-backup hands a driver."""
 
+import errno
 import io
+import os
 
 import fixtures
 import testtools
 
 from cinder_backup_ext import concurrency
+from cinder_backup_ext import fingerprint
 from cinder_backup_ext import volume_io
 from tests.unit import fake_rbd
 
@@ -93,6 +96,72 @@ class VolumeFileTest(testtools.TestCase):
         volume.zero_range(8, 16)
         self.assertEqual(b'\xff' * 8 + bytes(16) + b'\xff' * 40,
                          bytes(image.data))
+
+
+class FileHolesTest(testtools.TestCase):
+    """A regular file's chunks, read by its descriptor around its holes."""
+
+    SIZE = 256 * KiB
+
+    def setUp(self):
+        super().setUp()
+        self.workers = self.useFixture(WorkersFixture()).workers
+        self.path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                                 'sparse.img')
+        # Data in [0, 16K) and [96K, 100K); the rest holes.
+        with open(self.path, 'wb') as f:
+            f.truncate(self.SIZE)
+            f.write(b'a' * 16 * KiB)
+            f.seek(96 * KiB)
+            f.write(b'b' * 4 * KiB)
+        self.file = open(self.path, 'rb')
+        self.addCleanup(self.file.close)
+        self.volume = volume_io.VolumeFile(self.file, self.workers)
+        self.allocation = self.volume.allocation(self.SIZE)
+
+    def test_a_file_answers_without_being_checked(self):
+        self.assertIsInstance(self.allocation, volume_io.FileAllocation)
+        self.assertFalse(self.allocation.needs_check)
+        self.assertTrue(self.volume.reads_at)
+        # st_blocks: the data, and whatever metadata the file system counts.
+        self.assertLessEqual(20 * KiB, self.allocation.allocated_bytes)
+        self.assertLess(self.allocation.allocated_bytes, self.SIZE)
+
+    def test_holes_are_zeros_in_a_reused_buffer(self):
+        buffer = bytearray(b'\xff' * 128 * KiB)
+        data, unread = self.volume.read_chunk(0, 128 * KiB, buffer)
+        self.assertIs(buffer, data)
+        self.assertEqual(b'a' * 16 * KiB + bytes(80 * KiB) +
+                         b'b' * 4 * KiB + bytes(28 * KiB), data)
+        self.assertEqual(108 * KiB, unread)
+
+    def test_a_chunk_all_hole_is_the_shared_zero_block(self):
+        buffer = bytearray(b'\xff' * 64 * KiB)
+        data, unread = self.volume.read_chunk(128 * KiB, 64 * KiB, buffer)
+        self.assertIs(fingerprint.zero_block(64 * KiB), data)
+        self.assertEqual(64 * KiB, unread)
+
+    def test_a_short_last_chunk(self):
+        buffer = bytearray(b'\xff' * 64 * KiB)
+        data, unread = self.volume.read_chunk(92 * KiB, 8 * KiB, buffer)
+        self.assertEqual(bytes(4 * KiB) + b'b' * 4 * KiB, bytes(data))
+        self.assertEqual(4 * KiB, unread)
+
+    def test_no_answer_without_seek_data(self):
+        real = os.lseek
+
+        def refuse(fd, offset, whence):
+            if whence == os.SEEK_DATA:
+                raise OSError(errno.EINVAL, 'no SEEK_DATA')
+            return real(fd, offset, whence)
+        self.useFixture(fixtures.MonkeyPatch('os.lseek', refuse))
+        volume = volume_io.VolumeFile(self.file, self.workers)
+        self.assertIsNone(volume.allocation(self.SIZE))
+        self.assertFalse(volume.reads_at)
+
+    def test_no_answer_from_a_file_object_without_a_descriptor(self):
+        volume = volume_io.VolumeFile(io.BytesIO(bytes(16)), self.workers)
+        self.assertIsNone(volume.allocation(16))
 
 
 class WorkersFixture(fixtures.Fixture):
