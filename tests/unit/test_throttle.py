@@ -205,6 +205,19 @@ class ThrottledDriverTest(base.DriverTestCase):
         self.assertEqual(fake_rbd.OBJECT_SIZE, image.bytes_read)
         self.assertEqual(image.bytes_read, sum(charged))
 
+    def test_holes_of_a_volume_file_cost_nothing(self):
+        # A sparse regular file: its holes are not read, and not charged.
+        self.flags(backup_read_bytes_per_second=units.Gi)
+        charged = self.count_charges()
+        path = self.new_target(self.SIZE, name='sparse.img')
+        with open(path, 'r+b') as f:
+            f.write(base.random_bytes(base.OBJECT_SIZE, 11))
+        backup = self.run_backup(path)
+        self.assertLessEqual(sum(charged), 4 * base.OBJECT_SIZE)
+        self.assertGreaterEqual(sum(charged), base.OBJECT_SIZE)
+        with open(path, 'rb') as f:
+            self.assertRestores(backup, f.read())
+
     def test_the_host_limit_is_shared_by_operations(self):
         # Each backup fits in a second of the rate, so a bucket of its own
         # would never make it wait; one bucket for both makes the two take
