@@ -30,9 +30,12 @@ behind an RBD wrapper (its size, allocation, zeroing) block, and go
 through the operation's NativeWorkers, which also read an image's chunks
 themselves (read_at), several at once.
 
-A regular file is read by its file descriptor, positionally, on the
-NativeWorkers, and its holes (lseek SEEK_DATA / SEEK_HOLE, asked chunk by
-chunk as it is read) are never read.
+A regular file or block device behind a file descriptor is read and
+written by that descriptor, positionally, on the NativeWorkers: a regular
+file's holes (lseek SEEK_DATA / SEEK_HOLE, asked chunk by chunk as it is
+read) are never read, restored ranges are handed to writeback as they are
+written, and zero ranges of an existing volume are punched rather than
+written (disk).
 """
 
 import bisect
@@ -46,6 +49,7 @@ import stat
 from oslo_log import log as logging
 
 from cinder_backup_ext import buffers
+from cinder_backup_ext import disk
 from cinder_backup_ext import fingerprint
 
 LOG = logging.getLogger(__name__)
@@ -59,6 +63,12 @@ _ZERO_WRITE = 4 << 20
 # The parts of a buffer that a file's holes cover are cleared from this,
 # a piece at a time, rather than from a fresh zero bytes object per hole.
 _ZERO_FILL = memoryview(bytes(1 << 20))
+# Restored bytes are gathered until there are this many before their
+# writeback starts, so that the disk gets large writes rather than one per
+# block; at most _WRITEBACK_AHEAD bytes are then in writeback unwaited for
+# (the dirty page cache a restore holds is bounded by about twice that).
+_WRITEBACK_START = 1 << 20
+_WRITEBACK_AHEAD = 32 << 20
 
 
 class Allocation(object):
@@ -132,6 +142,11 @@ class FileAllocation(object):
 
     def holds_data(self, start, end):
         return True
+
+    def empty_ranges(self):
+        """None listed: the holes are found as the file is read, and
+        there is nothing in them to sample."""
+        return iter(())
 
 
 class VolumeError(Exception):
@@ -350,6 +365,10 @@ class VolumeFile(object):
     # --- writing ---------------------------------------------------------
 
     def write_at(self, offset, data):
+        target = self._target()
+        if target is not None:
+            self._workers.call(target.write, offset, data)
+            return
         self.file.seek(offset)
         if self._takes_views:
             try:
@@ -368,9 +387,22 @@ class VolumeFile(object):
 
         An RBD image zeroes the range itself (write_zeroes, which
         deallocates whole objects, as a discard does, but also zeroes the
-        parts of objects a discard may skip); elsewhere zeros are
-        written.
+        parts of objects a discard may skip); a regular file has the range
+        punched out, a block device zeroes it (BLKZEROOUT, which a thin
+        device answers by unmapping it); elsewhere, or where that is
+        refused as unsupported, zeros are written.
         """
+        target = self._target()
+        if target is not None:
+            was_punching = target.punches
+            self._workers.call(target.zero, offset, length)
+            if was_punching and not target.punches:
+                LOG.info('The volume cannot %(how)s (%(err)s): writing '
+                         'zeros instead.',
+                         {'how': 'punch holes' if target.is_file
+                          else 'zero ranges itself (BLKZEROOUT)',
+                          'err': target.punch_error})
+            return
         if self._image is not None and self._zeroes:
             try:
                 self._workers.call(self._image.write_zeroes, offset, length)
@@ -391,6 +423,10 @@ class VolumeFile(object):
         """Flush the restored volume to stable storage before it is
         reported available."""
         self.file.flush()
+        target = self._target()
+        if target is not None:
+            self._workers.call(target.finish, size)
+            return
         try:
             fileno = self.file.fileno()
         except (_UNSUPPORTED + (OSError, ValueError)):
@@ -429,6 +465,18 @@ class _Descriptor(object):
     def __init__(self, fd, is_file):
         self.fd = fd
         self.is_file = is_file
+        # Until the file system or device refuses: then zeros are written
+        # and punch_error says why.
+        self.punches = True
+        self.punch_error = None
+        self._writeback = True
+        # Written, writeback not started: [low, high) and bytes in it.
+        self._unstarted = None
+        self._unstarted_bytes = 0
+        # Writeback started, not waited for; and the range before it.
+        self._started = None
+        self._started_bytes = 0
+        self._previous = None
 
     @classmethod
     def open(cls, fd):
@@ -504,6 +552,92 @@ class _Descriptor(object):
                     '%d were read: it changed during the backup'
                     % (offset + done, len(view), offset))
             done += count
+
+    # --- writing ---------------------------------------------------------
+
+    def write(self, offset, data):
+        view = memoryview(data)
+        done = 0
+        while done < len(view):
+            done += os.pwrite(self.fd, view[done:], offset + done)
+        self._written(offset, len(view))
+
+    def zero(self, offset, length):
+        if self.punches and self._punch(offset, length):
+            return
+        position = offset
+        end = offset + length
+        while position < end:
+            piece = min(_ZERO_WRITE, end - position)
+            self.write(position, fingerprint.zero_block(piece))
+            position += piece
+
+    def _punch(self, offset, length):
+        """Whether the range was punched (or zeroed by the device)."""
+        if self.is_file:
+            punch = disk.punch_hole
+        elif (offset | length) % disk.BLKZEROOUT_ALIGNMENT:
+            # The device would refuse it: written for this range only.
+            return False
+        else:
+            punch = disk.zero_out
+        try:
+            punch(self.fd, offset, length)
+        except OSError as error:
+            if error.errno not in disk.UNSUPPORTED:
+                raise
+            self.punches = False
+            self.punch_error = error
+            return False
+        return True
+
+    def _written(self, offset, length):
+        """Start the writeback of what was written once enough has
+        gathered, and wait for the range started before the last
+        _WRITEBACK_AHEAD bytes: the final fsync then finds little left,
+        and the dirty pages of a restore stay bounded."""
+        if not self._writeback or not length:
+            return
+        self._unstarted = _cover(self._unstarted, offset, offset + length)
+        self._unstarted_bytes += length
+        if self._unstarted_bytes >= _WRITEBACK_START:
+            self._start_writeback()
+
+    def _start_writeback(self):
+        low, high = self._unstarted
+        try:
+            disk.start_writeback(self.fd, low, high - low)
+        except OSError as error:
+            if error.errno not in disk.UNSUPPORTED | {errno.ESPIPE}:
+                raise
+            # The final fsync writes everything back instead.
+            self._writeback = False
+            return
+        self._started = _cover(self._started, low, high)
+        self._started_bytes += self._unstarted_bytes
+        self._unstarted = None
+        self._unstarted_bytes = 0
+        if self._started_bytes < _WRITEBACK_AHEAD:
+            return
+        if self._previous is not None:
+            low, high = self._previous
+            disk.wait_writeback(self.fd, low, high - low)
+        self._previous = self._started
+        self._started = None
+        self._started_bytes = 0
+
+    def finish(self, size):
+        if self._writeback and self._unstarted is not None:
+            self._start_writeback()
+        _extend_and_sync(self.fd, size)
+
+
+def _cover(span, low, high):
+    """The smallest range holding span (None for nothing) and [low,
+    high)."""
+    if span is None:
+        return low, high
+    return min(span[0], low), max(span[1], high)
 
 
 def _clear(view):

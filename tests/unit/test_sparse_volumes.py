@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Thin file volumes: holes are never read.
+"""Thin file volumes: holes are never read, and a restore punches them.
 
 Volumes here are sparse files on the test's file system, made with
 truncate and holes punched with fallocate.  What the driver reads of them
@@ -20,9 +20,11 @@ should be none.  Every restore is compared byte for byte.
 """
 
 import errno
+import json
 import os
 import shutil
 import subprocess
+import threading
 
 from cinder import utils as cinder_utils
 import fixtures
@@ -178,6 +180,12 @@ class SparseVolumeTestCase(base.DriverTestCase):
         backup = self.run_backup(path, parent=parent, wrap=wrap)
         return backup, counting[0].bytes_read
 
+    def unread_bytes(self, backup):
+        """What the backup's manifest records as not read."""
+        with open(os.path.join(self.backup_dir(backup),
+                               'manifest.json')) as f:
+            return json.load(f)['stats'].get('unread_bytes', 0)
+
     def assertReadOnly(self, data_bytes, object_reads):
         self.assertEqual(0, object_reads,
                          'the volume was read through the file object')
@@ -215,8 +223,9 @@ class HoleLayoutTest(SparseVolumeTestCase):
         ranges = self.LAYOUTS[name]
         path, expected = self.sparse_volume(self.SIZE, ranges)
         backup, object_reads = self.backup_counted(path)
-        self.assertReadOnly(sum(length for _o, length in ranges),
-                            object_reads)
+        data_bytes = sum(length for _o, length in ranges)
+        self.assertReadOnly(data_bytes, object_reads)
+        self.assertEqual(self.SIZE - data_bytes, self.unread_bytes(backup))
         self.assertRestores(backup, expected)
         # A restore to a new volume writes no zeros: the holes stay.
         target = self.new_target(self.SIZE, name='fresh.img')
@@ -248,6 +257,18 @@ class HoleLayoutTest(SparseVolumeTestCase):
         self.backup_counted(path)
         self.assertNotEqual([], self.syscalls.seeks)
         self.assertEqual([], self.syscalls.on_hub)
+
+    def test_holes_are_not_sampled(self):
+        # The file system's holes are authoritative: only librbd's report
+        # is checked by reading where it says there is nothing.
+        sampled = []
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.volume_io.VolumeFile.first_data_in',
+            lambda volume, *args: sampled.append(args)))
+        path, _expected = self.sparse_volume(
+            self.SIZE, self.LAYOUTS['chunk_boundaries'])
+        self.backup_counted(path)
+        self.assertEqual([], sampled)
 
     def test_file_system_without_seek_data_is_read_whole(self):
         path, expected = self.sparse_volume(
@@ -308,6 +329,7 @@ class LargeSparseFileTest(SparseVolumeTestCase):
         path, _expected = self.sparse_volume(size, ranges, keep=False)
         backup, object_reads = self.backup_counted(path)
         self.assertReadOnly(2 * MiB, object_reads)
+        self.assertEqual(size - 2 * MiB, self.unread_bytes(backup))
         # Per chunk at most a SEEK_DATA and, in a chunk with data, a
         # SEEK_HOLE per data range: the map is streamed, not listed.
         self.assertLessEqual(len(self.syscalls.seeks),
@@ -330,8 +352,111 @@ class LargeSparseFileTest(SparseVolumeTestCase):
                                  restored.read(end - start))
 
 
+class ExistingVolumeTest(SparseVolumeTestCase):
+    """A restore onto a volume that holds other data punches the backup's
+    zero ranges out of it."""
+
+    RANGES = [(0, CHUNK), (3 * CHUNK + 16 * KiB, CHUNK),
+              (6 * CHUNK, 2 * CHUNK)]
+    SIZE = 8 * CHUNK
+
+    def restore_existing(self):
+        path, expected = self.sparse_volume(self.SIZE, self.RANGES)
+        backup, _reads = self.backup_counted(path)
+        target = self.existing_target(self.SIZE)
+        with open(target, 'r+b') as f:
+            os.fsync(f.fileno())
+        before = allocated_bytes(target)
+        self.run_restore(backup, target, volume_is_new=False)
+        self.assertEqual(base.sha256_bytes(expected),
+                         base.sha256_file(target))
+        return target, before
+
+    def test_zero_ranges_become_holes(self):
+        target, before = self.restore_existing()
+        self.assertEqual(self.merged((o, o + n) for o, n in self.RANGES),
+                         self.merged(data_ranges(target)))
+        self.assertLess(allocated_bytes(target), before)
+
+    def test_zeros_written_where_punching_is_unsupported(self):
+        calls = []
+
+        def unsupported(fd, offset, length):
+            calls.append((offset, length))
+            raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP))
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.disk.punch_hole', unsupported))
+        target, before = self.restore_existing()
+        # Refused once, then remembered: the other ranges were written.
+        self.assertEqual(1, len(calls))
+        self.assertEqual([(0, self.SIZE)], data_ranges(target))
+
+    def test_other_punch_errors_fail_the_restore(self):
+        def broken(fd, offset, length):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.disk.punch_hole', broken))
+        path, _expected = self.sparse_volume(self.SIZE, self.RANGES)
+        backup, _reads = self.backup_counted(path)
+        target = self.existing_target(self.SIZE)
+        self.assertRaises(Exception, self.run_restore, backup, target,
+                          volume_is_new=False)
+
+
+class WritebackTest(SparseVolumeTestCase):
+    """Restored ranges are handed to writeback as they are written, and
+    waited for a bounded distance behind, never on the hub's thread."""
+
+    def setUp(self):
+        super().setUp()
+        self.calls = []
+        real = disk.sync_file_range
+
+        def record(fd, offset, nbytes, flags):
+            self.calls.append((thread_rules.on_hub_thread(),
+                               threading.get_ident(), offset, nbytes,
+                               flags))
+            return real(fd, offset, nbytes, flags)
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.disk.sync_file_range', record))
+        # Small windows so that a small volume goes through several.
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.volume_io._WRITEBACK_START', 64 * KiB))
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.volume_io._WRITEBACK_AHEAD', 256 * KiB))
+
+    def test_restored_ranges_are_written_back(self):
+        size = 32 * CHUNK
+        # The last range is left over when the restore ends: finish()
+        # starts its writeback before the fsync.
+        ranges = [(0, 10 * CHUNK), (12 * CHUNK + 8 * KiB, 15 * CHUNK),
+                  (31 * CHUNK, 20 * KiB)]
+        path, expected = self.sparse_volume(size, ranges)
+        backup, _reads = self.backup_counted(path)
+        for volume_is_new in (True, False):
+            del self.calls[:]
+            got = self.restore_bytes(backup, size, volume_is_new)
+            self.assertEqual(base.sha256_bytes(expected), got)
+            self.assertEqual([], [c for c in self.calls if c[0]],
+                             'writeback on the hub thread')
+            started = [(offset, offset + nbytes)
+                       for _hub, _t, offset, nbytes, flags in self.calls
+                       if flags == disk.SYNC_FILE_RANGE_WRITE]
+            covered = self.merged(started)
+            for offset, length in ranges:
+                self.assertTrue(
+                    any(low <= offset and offset + length <= high
+                        for low, high in covered),
+                    'writeback never started for %d+%d: %s'
+                    % (offset, length, covered))
+            waits = [c for c in self.calls
+                     if c[4] & disk.SYNC_FILE_RANGE_WAIT_AFTER]
+            self.assertNotEqual([], waits, 'dirty pages never waited for')
+
+
 class BlockDeviceTest(SparseVolumeTestCase):
-    """A block device (a loop device here) keeps being read whole."""
+    """A block device (a loop device here) keeps being read whole, and a
+    restore onto it zeroes ranges with BLKZEROOUT."""
 
     SIZE = 8 * CHUNK
     RANGES = [(0, CHUNK), (3 * CHUNK + 16 * KiB, CHUNK)]
@@ -357,3 +482,25 @@ class BlockDeviceTest(SparseVolumeTestCase):
         self.assertEqual(self.SIZE, object_reads)
         self.assertEqual(0, self.syscalls.bytes_read)
         self.assertRestores(backup, expected)
+
+    def test_restore_onto_a_device_zeroes_its_ranges(self):
+        path, expected = self.sparse_volume(self.SIZE, self.RANGES)
+        backup, _reads = self.backup_counted(path)
+        device = self.loop_device(self.existing_target(self.SIZE))
+        zeroed = []
+        real = disk.zero_out
+
+        def record(fd, offset, length):
+            zeroed.append((offset, length))
+            return real(fd, offset, length)
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.disk.zero_out', record))
+        self.run_restore(backup, device, volume_is_new=False)
+        with open(device, 'rb') as f:
+            self.assertEqual(base.sha256_bytes(expected),
+                             base.sha256_bytes(f.read(self.SIZE)))
+        holes = [(CHUNK, 3 * CHUNK + 16 * KiB - CHUNK),
+                 (4 * CHUNK + 16 * KiB, self.SIZE - 4 * CHUNK - 16 * KiB)]
+        self.assertEqual(holes, [
+            (start, end - start) for start, end in self.merged(
+                (offset, offset + length) for offset, length in zeroed)])

@@ -20,6 +20,7 @@ import fixtures
 import testtools
 
 from cinder_backup_ext import concurrency
+from cinder_backup_ext import disk
 from cinder_backup_ext import fingerprint
 from cinder_backup_ext import volume_io
 from tests.unit import fake_rbd
@@ -162,6 +163,80 @@ class FileHolesTest(testtools.TestCase):
     def test_no_answer_from_a_file_object_without_a_descriptor(self):
         volume = volume_io.VolumeFile(io.BytesIO(bytes(16)), self.workers)
         self.assertIsNone(volume.allocation(16))
+
+
+class FileWriteTest(testtools.TestCase):
+    """Writes, zeroing and writeback of a regular file by its descriptor."""
+
+    def setUp(self):
+        super().setUp()
+        self.workers = self.useFixture(WorkersFixture()).workers
+        self.path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                                 'target.img')
+        with open(self.path, 'wb') as f:
+            f.write(b'\xee' * 256 * KiB)
+        self.file = open(self.path, 'r+b')
+        self.addCleanup(self.file.close)
+        self.volume = volume_io.VolumeFile(self.file, self.workers)
+        self.calls = []
+        real = disk.sync_file_range
+
+        def record(fd, offset, nbytes, flags):
+            self.calls.append((offset, nbytes, flags))
+            return real(fd, offset, nbytes, flags)
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.disk.sync_file_range', record))
+
+    def test_writeback_starts_and_is_waited_for(self):
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.volume_io._WRITEBACK_START', 16 * KiB))
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.volume_io._WRITEBACK_AHEAD', 32 * KiB))
+        for offset in range(0, 128 * KiB, 8 * KiB):
+            self.volume.write_at(offset, memoryview(b'w' * 8 * KiB))
+        start = disk.SYNC_FILE_RANGE_WRITE
+        wait = (disk.SYNC_FILE_RANGE_WAIT_BEFORE | start |
+                disk.SYNC_FILE_RANGE_WAIT_AFTER)
+        self.assertEqual(
+            [(0, 16 * KiB, start), (16 * KiB, 16 * KiB, start),
+             (32 * KiB, 16 * KiB, start), (48 * KiB, 16 * KiB, start),
+             (0, 32 * KiB, wait),
+             (64 * KiB, 16 * KiB, start), (80 * KiB, 16 * KiB, start),
+             (32 * KiB, 32 * KiB, wait),
+             (96 * KiB, 16 * KiB, start), (112 * KiB, 16 * KiB, start),
+             (64 * KiB, 32 * KiB, wait)], self.calls)
+        self.volume.write_at(128 * KiB, b'w' * 4 * KiB)
+        self.volume.finish(256 * KiB)
+        # What was left unstarted is started before the fsync.
+        self.assertEqual((128 * KiB, 4 * KiB, start), self.calls[-1])
+        with open(self.path, 'rb') as f:
+            self.assertEqual(b'w' * 132 * KiB + b'\xee' * 124 * KiB,
+                             f.read())
+
+    def test_zero_range_punches_a_hole(self):
+        self.volume.zero_range(64 * KiB, 64 * KiB)
+        self.volume.finish(256 * KiB)
+        fd = self.file.fileno()
+        self.assertEqual(64 * KiB, os.lseek(fd, 0, os.SEEK_HOLE))
+        self.assertEqual(128 * KiB, os.lseek(fd, 64 * KiB, os.SEEK_DATA))
+        with open(self.path, 'rb') as f:
+            self.assertEqual(b'\xee' * 64 * KiB + bytes(64 * KiB) +
+                             b'\xee' * 128 * KiB, f.read())
+
+    def test_writeback_left_to_fsync_where_unsupported(self):
+        def refuse(fd, offset, nbytes, flags):
+            self.calls.append((offset, nbytes, flags))
+            raise OSError(errno.EINVAL, 'no sync_file_range')
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.disk.sync_file_range', refuse))
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.volume_io._WRITEBACK_START', 4 * KiB))
+        self.volume.write_at(0, b'w' * 8 * KiB)
+        self.volume.write_at(8 * KiB, b'w' * 8 * KiB)
+        self.volume.finish(256 * KiB)
+        self.assertEqual(1, len(self.calls))
+        with open(self.path, 'rb') as f:
+            self.assertEqual(b'w' * 16 * KiB, f.read(16 * KiB))
 
 
 class WorkersFixture(fixtures.Fixture):
