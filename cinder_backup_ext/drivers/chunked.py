@@ -39,6 +39,7 @@ from cinder_backup_ext import concurrency
 from cinder_backup_ext import crypto
 from cinder_backup_ext import exception
 from cinder_backup_ext.i18n import _
+from cinder_backup_ext import io_priority
 from cinder_backup_ext import keys
 from cinder_backup_ext import layout
 from cinder_backup_ext import legacy
@@ -48,6 +49,7 @@ from cinder_backup_ext import parent as parent_view
 from cinder_backup_ext import records
 from cinder_backup_ext import repository
 from cinder_backup_ext import restore_job
+from cinder_backup_ext import throttle
 from cinder_backup_ext import volume_io
 
 LOG = logging.getLogger(__name__)
@@ -140,7 +142,8 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
 
     @staticmethod
     def get_driver_options():
-        return chunked_opts
+        return (chunked_opts + throttle.throttle_opts +
+                io_priority.io_priority_opts)
 
     @abc.abstractmethod
     def _create_store(self):
@@ -342,8 +345,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                     location.cipher = keyring.new_cipher(backup.id)
                     self._record_location(backup, location)
                 result = self._write_backup(
-                    backup, volume,
-                    volume_io.VolumeFile(volume_file, workers),
+                    backup, volume, throttle.for_backup(volume_file, workers),
                     backup_metadata, settings, workers, repo, keyring,
                     location, parent, reservation)
             except Exception as error:
@@ -458,8 +460,12 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         allocation = source.allocation(volume_bytes)
         if allocation is None:
             return None
+        # Only librbd's report is sampled: a regular file's holes are the
+        # file system's own block map, which every read goes through, so
+        # they cannot differ from what a read returns.
         suspect = source.first_data_in(
-            allocation, CONF.backup_allocation_samples, settings.block_size)
+            allocation, CONF.backup_allocation_samples,
+            settings.block_size) if allocation.needs_check else None
         if suspect is not None:
             raise volume_io.VolumeError(
                 _('it reports the block at offset %d as never allocated, '
@@ -564,7 +570,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                         repo, locations, manifests[0], workers,
                         settings.depth,
                         repository.fingerprint_key(locations, manifests[0]))
-                    reader.run(volume_io.VolumeFile(volume_file, workers),
+                    reader.run(throttle.for_restore(volume_file, workers),
                                volume_is_new, on_step=checker)
                     volume_meta = manifests[0].volume_meta
             except (OSError, exception.StorageError) as error:
