@@ -20,7 +20,12 @@ patched, as cinder-backup runs, unless --no-eventlet).  Every operation
 runs --repeat times, the order of the drivers reversed every other time
 so that none always runs on a warmer cache, and the medians are reported:
 seconds, MiB/s, the ratio Cinder / ours, CPU seconds, the peak resident
-memory of the process and the bytes stored.
+memory of the process and the bytes stored.  With --thin the volume is a
+sparse file of that many GiB holding the generated data, and the
+incremental is also restored onto an existing volume (the thin volume as
+it was before the change).  The machine's own limits, measured in the
+same run (reading the volume, writing and fsyncing a file, zstd on every
+core), are printed with this library's throughput as a fraction of each.
 """
 
 import collections
@@ -34,6 +39,7 @@ import time
 import traceback
 
 from cinder_backup_ext.cmd import harness
+from cinder_backup_ext.cmd import machine_limits
 from cinder_backup_ext.cmd import progress
 from cinder_backup_ext.cmd import rbd_volumes
 from cinder_backup_ext.cmd import volumes
@@ -96,6 +102,11 @@ def add_arguments(parser):
                         help='directory to work in (default: a temporary '
                              'one, removed afterwards)')
     parser.add_argument('--seed', type=int, default=DEFAULT_SEED)
+    parser.add_argument('--thin', type=int, metavar='GIB',
+                        help='back up a sparse volume file of GIB GiB '
+                             'holding the --size MiB of generated data in '
+                             'pieces spread over it, and restore it onto '
+                             'an existing volume too')
     parser.add_argument('--rbd-conf', metavar='CEPH_CONF',
                         help='back up a thin Ceph RBD image instead of a '
                              'file: an image of --rbd-size GiB in the '
@@ -170,7 +181,15 @@ class Bench(object):
         self.size = self.data_size
         self.volume_path = os.path.join(workdir, 'volume.img')
         self.target_path = os.path.join(workdir, 'restored.img')
+        # The generated data; for --thin, laid out over volume_path.
+        self.data_path = self.volume_path
+        self.before_path = None
         self.images = None
+        self.limits = None
+        if args.thin:
+            self.size = args.thin * volumes.GiB
+            self.data_path = os.path.join(workdir, 'data.img')
+            self.before_path = os.path.join(workdir, 'data-before.img')
         if args.rbd_conf:
             self.images = rbd_volumes.ThinImages(args.rbd_conf,
                                                  args.rbd_pool)
@@ -246,18 +265,25 @@ class Bench(object):
         variant.runs[phase][-1]['stored'] = self._stored(variant) - before
         variant.backups[phase] = backup
 
-    def _restore(self, cinder, variant, expected):
+    def _restore(self, cinder, variant, expected, phase='restore'):
+        """Restore the incremental into a new volume, or for
+        'restore-existing' onto the thin volume as it was before the
+        change."""
         self._configure(cinder, variant)
         target = cinder.create_volume('restored', self.size,
                                       status='restoring-backup')
         if self.images is not None:
             self.images.create(RBD_RESTORED, self.size)
+        elif phase == 'restore-existing':
+            volumes.lay_out_sparse(self.before_path, self.target_path,
+                                   self.size)
         else:
             with open(self.target_path, 'wb') as f:
                 f.truncate(self.size)
         with self._volume(RBD_RESTORED, self.target_path) as restored:
-            self._measure(variant, 'restore', lambda: cinder.restore(
-                variant.backups['incremental'], target, restored))
+            self._measure(variant, phase, lambda: cinder.restore(
+                variant.backups['incremental'], target, restored,
+                volume_is_new=phase == 'restore'))
         if self.images is not None:
             wrong = self.images.first_difference(RBD_VOLUME, RBD_RESTORED)
             self.images.remove(RBD_RESTORED)
@@ -266,7 +292,9 @@ class Bench(object):
                     '%s restored a wrong image: it differs at offset %d'
                     % (variant.name, wrong))
             return
-        mismatch = volumes.compare_files(expected, self.target_path)
+        compare = (volumes.compare_sparse if self.args.thin
+                   else volumes.compare_files)
+        mismatch = compare(expected, self.target_path)
         if mismatch is not None:
             raise harness.HarnessError(
                 '%s restored a wrong volume: %s' % (variant.name,
@@ -274,9 +302,13 @@ class Bench(object):
         os.unlink(self.target_path)
 
     def _lay_out(self):
-        """The generated file as the RBD image, when there is one."""
+        """The generated file as the RBD image or the thin volume file,
+        when there is one."""
         if self.images is not None:
             self.images.lay_out(self.volume_path, RBD_VOLUME, self.size)
+        elif self.args.thin:
+            volumes.lay_out_sparse(self.data_path, self.volume_path,
+                                   self.size)
 
     def run(self):
         from cinder_backup_ext.cmd import main as cmd_main
@@ -304,28 +336,69 @@ class Bench(object):
             'eventlet (monkey patched, as cinder-backup)'
             if cmd_main.eventlet_active() else 'native', os.cpu_count()))
         self.say()
+        if self.args.thin:
+            self.say('             in pieces of %s spread over a sparse '
+                     'file of %s; MiB/s of the whole volume' % (
+                         progress.format_bytes(volumes.PIECE),
+                         progress.format_bytes(self.size)))
+            self.say()
         self._warm_up(cinder)
-        volumes.generate_volume(self.volume_path, self.data_size,
+        volumes.generate_volume(self.data_path, self.data_size,
                                 self.args.seed)
+        self.limits = self._machine_limits()
         if self.images is not None:
             self.images.create(RBD_VOLUME, self.size)
         self._lay_out()
+        if self.before_path:
+            shutil.copyfile(self.data_path, self.before_path)
         volume = cinder.create_volume('bench', self.size)
         for order in self._orders():
             for variant in order:
                 self._backup(cinder, volume, variant, 'full')
-        volumes.change_volume(self.volume_path, self.data_size,
+        volumes.change_volume(self.data_path, self.data_size,
                               self.args.seed)
         self._lay_out()
         for order in self._orders():
             for variant in order:
                 self._backup(cinder, volume, variant, 'incremental',
                              parent=variant.backups['full'])
-        for order in self._orders():
-            for variant in order:
-                self._restore(cinder, variant, self.volume_path)
+        for phase in self._phases()[2:]:
+            for order in self._orders():
+                for variant in order:
+                    self._restore(cinder, variant, self.volume_path, phase)
         self.report()
         return 0
+
+    def _phases(self):
+        return ('full', 'incremental', 'restore') + (
+            ('restore-existing',) if self.args.thin else ())
+
+    def _machine_limits(self):
+        """The machine's own rates, on the generated data: reading it,
+        writing and fsyncing as many bytes as it holds data, and zstd on
+        every core."""
+        with open(self.data_path, 'rb') as f:
+            # Its first piece is random data (the generator's first
+            # quarter), which no file system stores specially.
+            sample = f.read(machine_limits.PIECE)
+            written = sum(end - start for start, end in
+                          volumes.data_ranges(f.fileno(), self.data_size))
+        os.sync()
+        limits = collections.OrderedDict([
+            ('read of the volume', machine_limits.read_rate(
+                self.data_path)),
+            ('write+fsync of %s' % progress.format_bytes(written),
+             machine_limits.write_fsync_rate(self.workdir, written,
+                                             sample)),
+            ('zstd on %d cores' % (os.cpu_count() or 1),
+             machine_limits.zstd_rate(self.data_path, self.data_size)),
+        ])
+        self.written = written
+        self.say('machine limits, measured now:')
+        for name, rate in limits.items():
+            self.say('  %-28s %8.1f MiB/s' % (name, rate))
+        self.say()
+        return limits
 
     def _orders(self):
         """The drivers' order for each repetition: reversed every other
@@ -366,8 +439,30 @@ class Bench(object):
             '%s %+.0f%%' % (phase, 100.0 * (
                 sealed.results[phase]['seconds'] /
                 plain.results[phase]['seconds'] - 1))
-            for phase in ('full', 'incremental', 'restore'))
+            for phase in self._phases())
         self.say('encryption costs (ours+aes against ours): %s' % costs)
+
+    def _fractions(self):
+        """This library's throughput on the generated data, as a fraction
+        of each machine limit; a restore's against writing and fsyncing
+        the bytes it writes."""
+        ours = next((v for v in self.variants if v.name == 'ours'), None)
+        if ours is None or not self.limits:
+            return
+        read, write, zstd = list(self.limits.values())
+        self.say()
+        self.say('ours against the machine (MiB/s of the generated data):')
+        for phase in self._phases():
+            seconds = ours.results[phase]['seconds']
+            if phase.startswith('restore'):
+                rate = self.written / MiB / seconds
+                self.say('  %-16s %8.1f MiB/s written: %3.0f%% of '
+                         'write+fsync' % (phase, rate, 100 * rate / write))
+                continue
+            rate = self.data_size / MiB / seconds
+            self.say('  %-16s %8.1f MiB/s: %3.0f%% of the read, %3.0f%% of '
+                     'zstd' % (phase, rate, 100 * rate / read,
+                               100 * rate / zstd))
 
     def report(self):
         self.say()
@@ -375,7 +470,7 @@ class Bench(object):
             'phase', 'driver', 'seconds', 'MiB/s', 'Cinder/ours', 'CPU s',
             'peak RSS', 'stored'))
         baseline = next((v for v in self.variants if v.baseline), None)
-        for phase in ('full', 'incremental', 'restore'):
+        for phase in self._phases():
             for variant in self.variants:
                 result = variant.results[phase]
                 ratio = ''
@@ -391,6 +486,7 @@ class Bench(object):
                     progress.format_bytes(result['peak_rss']),
                     '' if stored is None else progress.format_bytes(stored)))
         self._encryption_cost()
+        self._fractions()
 
 
 def run(args):

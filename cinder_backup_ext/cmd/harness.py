@@ -256,8 +256,10 @@ class Cinder(object):
             db_api.backup_add_dependent(self.context, parent.id)
         return backup
 
-    def restore(self, backup, target_volume, path, phase=None):
-        """Restore into ``path``, a new volume: zero-filled, full size."""
+    def restore(self, backup, target_volume, path, phase=None,
+                volume_is_new=True):
+        """Restore into ``path``: a new volume (zero-filled, full size),
+        or with volume_is_new False one whose old data must go."""
         from cinder.objects import fields
         from cinder import utils
 
@@ -266,7 +268,8 @@ class Cinder(object):
         backup.save()
         with self._volume_file(path, 'r+b', phase) as volume_file:
             self.driver().restore(backup, target_volume.id,
-                                  utils.tpool_wrap(volume_file), True)
+                                  utils.tpool_wrap(volume_file),
+                                  volume_is_new)
         backup.status = fields.BackupStatus.AVAILABLE
         backup.restore_volume_id = None
         backup.save()

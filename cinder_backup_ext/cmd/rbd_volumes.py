@@ -25,6 +25,8 @@ import os
 import sys
 import tempfile
 
+from cinder_backup_ext.cmd import volumes
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 # The generated file is laid out in pieces of this size.
@@ -97,21 +99,11 @@ class ThinImages(object):
                 linuxrbd.RBDImageMetadata(image, self.pool, None,
                                           self.conf))
 
-    @staticmethod
-    def placement(data_size, image_size):
-        """(file offset, image offset, length) of each piece: the pieces
-        spread evenly over the image."""
-        count = -(-data_size // PIECE)
-        stride = image_size // count
-        stride -= stride % PIECE
-        return [(n * PIECE, n * stride, min(PIECE, data_size - n * PIECE))
-                for n in range(count)]
-
     def lay_out(self, path, name, image_size):
         """Write the file's pieces into the image (created if needed)."""
         with self.image(name) as image, open(path, 'rb') as f:
-            for offset, at, length in self.placement(
-                    os.path.getsize(path), image_size):
+            for offset, at, length in volumes.placement(
+                    os.path.getsize(path), image_size, PIECE):
                 f.seek(offset)
                 image.write(f.read(length), at)
 

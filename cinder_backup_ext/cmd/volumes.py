@@ -18,10 +18,12 @@ byte-for-byte comparison.  Knows nothing of Cinder or drivers.
 """
 
 import collections
+import errno
 import os
 import random
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 
 # The volume is generated in blocks of this size; a block's content kind is
 # picked by where it lies, so each quarter of the volume has one kind.
@@ -36,6 +38,10 @@ CHANGE_FRACTION = 0.01
 # Comparison reads this much from each file at a time: memory stays two
 # chunks whatever the volume size.
 COMPARE_CHUNK = 4 * MiB
+# A thin volume holds its data in pieces of this size spread over it, and
+# zero runs of HOLE_CHECK bytes within them are left as holes.
+PIECE = 16 * MiB
+HOLE_CHECK = 64 * 1024
 
 Mismatch = collections.namedtuple('Mismatch', ['offset', 'reason'])
 
@@ -179,6 +185,83 @@ def compare_files(expected_path, actual_path, chunk_size=COMPARE_CHUNK,
             offset += len(want)
             if phase:
                 phase.advance_to(offset)
+
+
+def placement(data_size, size, piece=PIECE):
+    """(data offset, volume offset, length) of each piece of data_size
+    bytes of data spread evenly over a thin volume of size bytes."""
+    count = -(-data_size // piece)
+    stride = size // count
+    stride -= stride % piece
+    return [(n * piece, n * stride, min(piece, data_size - n * piece))
+            for n in range(count)]
+
+
+def lay_out_sparse(source_path, target_path, size):
+    """A new sparse file of size bytes holding source's data in pieces
+    spread evenly over it: a thin volume.  Zero runs of HOLE_CHECK bytes
+    stay holes, so data that became zeros in source is a hole here."""
+    zero = bytes(HOLE_CHECK)
+    with open(source_path, 'rb') as source, \
+            open(target_path, 'wb') as target:
+        target.truncate(size)
+        for offset, at, length in placement(
+                os.path.getsize(source_path), size):
+            source.seek(offset)
+            data = source.read(length)
+            for start in range(0, len(data), HOLE_CHECK):
+                block = data[start:start + HOLE_CHECK]
+                if block != zero[:len(block)]:
+                    target.seek(at + start)
+                    target.write(block)
+        target.flush()
+        os.fsync(target.fileno())
+
+
+def data_ranges(fd, size):
+    """(start, end) of the parts of the file that hold data, from the
+    file system (SEEK_DATA, SEEK_HOLE); the rest reads as zeros."""
+    position = 0
+    while position < size:
+        try:
+            start = os.lseek(fd, position, os.SEEK_DATA)
+        except OSError as error:
+            if error.errno == errno.ENXIO:
+                return
+            raise
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        yield start, min(end, size)
+        position = end
+
+
+def compare_sparse(expected_path, actual_path, chunk_size=COMPARE_CHUNK):
+    """compare_files for large sparse files: only where either holds
+    data is read; elsewhere both read as zeros."""
+    size = os.path.getsize(expected_path)
+    if os.path.getsize(actual_path) != size:
+        return Mismatch(0, 'sizes differ: expected %d bytes, restored %d '
+                        'bytes' % (size, os.path.getsize(actual_path)))
+    with open(expected_path, 'rb') as exp, open(actual_path, 'rb') as act:
+        ranges = sorted(list(data_ranges(exp.fileno(), size)) +
+                        list(data_ranges(act.fileno(), size)))
+        merged = []
+        for start, end in ranges:
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        for start, end in merged:
+            for at in range(start, end, chunk_size):
+                length = min(chunk_size, end - at)
+                exp.seek(at)
+                act.seek(at)
+                want, got = exp.read(length), act.read(length)
+                if want != got:
+                    first = next(i for i in range(length)
+                                 if want[i] != got[i])
+                    return Mismatch(at + first, 'byte %d differs'
+                                    % (at + first))
+    return None
 
 
 def repository_usage(root):

@@ -66,10 +66,32 @@ class BenchCommandTestCase(testtools.TestCase):
         # Every image the benchmark made is gone.
         self.assertEqual('', cluster.rbd('ls').strip())
 
+    def test_thin_volume_file_with_the_machine_limits(self):
+        workdir = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                               'work')
+        proc = cli.run_command(self, 'bench', '--size', '32', '--thin', '1',
+                               '--repeat', '1', '--workdir', workdir)
+        self.addDetail('bench', content.text_content(
+            proc.stdout + proc.stderr))
+        self.assertEqual(0, proc.returncode, proc.stderr)
+        self.assertIn('sparse file of 1.0 GiB', proc.stdout)
+        rows = self.rows(proc.stdout)
+        self.assertEqual(
+            {(phase, driver) for phase in ('full', 'incremental', 'restore',
+                                           'restore-existing')
+             for driver in ('cinder', 'ours', 'ours+aes')},
+            {(row[0], row[1]) for row in rows}, proc.stdout)
+        for limit in ('read of the volume', 'write+fsync of',
+                      'zstd on %d cores' % os.cpu_count()):
+            self.assertRegex(proc.stdout, r'%s.*\d MiB/s' % re.escape(limit))
+        self.assertRegex(proc.stdout, r'restore-existing .* MiB/s written: '
+                                      r' *\d+% of write\+fsync')
+
     @staticmethod
     def rows(output):
         return re.findall(
-            r'^(full|incremental|restore)\s+(cinder|ours\+aes|ours)\s+'
+            r'^(full|incremental|restore-existing|restore)\s+'
+            r'(cinder|ours\+aes|ours)\s+'
             r'([\d.]+)\s+([\d.]+)\s+(?:([\d.]+)x\s+)?([\d.]+)\s+'
             r'([\d.]+ [KMG]iB)', output, re.MULTILINE)
 
