@@ -657,8 +657,11 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         parent again before its manifest (_check_parent_kept): one of the
         two always sees the other.
         """
+        # Deleted records are no children, whatever the caller's context
+        # reads.
         children = objects.BackupList.get_all(
-            self.context.elevated(), filters={'parent_id': backup.id})
+            self.context.elevated(read_deleted='no'),
+            filters={'parent_id': backup.id})
         if len(children):
             raise cinder_exception.InvalidBackup(
                 reason=_('backup %(id)s has incremental backups that are '
