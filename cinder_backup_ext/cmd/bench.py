@@ -47,6 +47,8 @@ from cinder_backup_ext.cmd import volumes
 MiB = volumes.MiB
 DEFAULT_SEED = 20240601
 WARM_UP_MIB = 64
+# Each machine limit is measured this many times, and the best kept.
+LIMIT_RUNS = 3
 # The images of --rbd-conf.
 RBD_VOLUME = 'cinder-backup-ext-bench'
 RBD_RESTORED = 'cinder-backup-ext-bench-restored'
@@ -384,17 +386,22 @@ class Bench(object):
             written = sum(end - start for start, end in
                           volumes.data_ranges(f.fileno(), self.data_size))
         os.sync()
+        # The best of three: a limit is what the machine can do, and a
+        # single write+fsync on a virtual disk varies by a factor of two.
         limits = collections.OrderedDict([
-            ('read of the volume', machine_limits.read_rate(
-                self.data_path)),
-            ('write+fsync of %s' % progress.format_bytes(written),
-             machine_limits.write_fsync_rate(self.workdir, written,
-                                             sample)),
-            ('zstd on %d cores' % (os.cpu_count() or 1),
-             machine_limits.zstd_rate(self.data_path, self.data_size)),
+            ('read of the volume', max(
+                machine_limits.read_rate(self.data_path)
+                for _ in range(LIMIT_RUNS))),
+            ('write+fsync of %s' % progress.format_bytes(written), max(
+                machine_limits.write_fsync_rate(self.workdir, written,
+                                                sample)
+                for _ in range(LIMIT_RUNS))),
+            ('zstd on %d cores' % (os.cpu_count() or 1), max(
+                machine_limits.zstd_rate(self.data_path, self.data_size)
+                for _ in range(LIMIT_RUNS))),
         ])
         self.written = written
-        self.say('machine limits, measured now:')
+        self.say('machine limits, measured now (best of %d):' % LIMIT_RUNS)
         for name, rate in limits.items():
             self.say('  %-28s %8.1f MiB/s' % (name, rate))
         self.say()
