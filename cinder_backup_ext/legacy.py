@@ -180,7 +180,7 @@ class LegacyBackups(object):
                                        for low, high in parts]))
                     covered = _add(covered, offset, offset + length)
         work.sort(key=lambda item: item[5][0][2])
-        volume = volume_io.VolumeFile(volume_file, self.workers)
+        volume = volume_io.wrap(volume_file, self.workers)
         for item, plain in concurrency.ordered_map(
                 self.workers, self.fetch, work, self.depth):
             view = memoryview(plain)

@@ -617,7 +617,9 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                 % chain[0].id)
         # Cinder's objects can be gigabytes each: one at a time.
         reader = legacy.LegacyBackups(self.store, workers, 1)
-        return reader.restore(chain, volume_file, volume_is_new,
+        return reader.restore(chain,
+                              throttle.for_restore(volume_file, workers),
+                              volume_is_new,
                               on_step=checker, volume_bytes=volume_bytes)
 
     # --- delete, export, import ------------------------------------------

@@ -262,6 +262,21 @@ class ThrottledDriverTest(base.DriverTestCase):
         with open(path, 'rb') as f:
             self.assertEqual(data, f.read())
 
+    def test_a_restore_of_a_cinder_format_backup_is_limited_too(self):
+        from cinder.backup.drivers import posix as cinder_posix
+        data = base.random_bytes(self.SIZE, 11)
+        backup = self.run_backup(
+            data, driver_class=cinder_posix.PosixBackupDriver)
+        self.flags(backup_read_bytes_per_second=self.RATE)
+        charged = self.count_charges()
+        path = self.new_target(self.SIZE)
+        elapsed, _ = self.timed(self.run_restore, backup, path, True)
+        self.assertEqual(self.SIZE, sum(charged))
+        self.assertGreaterEqual(elapsed,
+                                SLACK * (self.SIZE - self.RATE) / self.RATE)
+        with open(path, 'rb') as f:
+            self.assertEqual(data, f.read())
+
     def test_zeros_cost_a_restore_nothing(self):
         # One object of data in a megabyte of zeros, at a rate the data
         # fits in: the zeros would cost 15 seconds if they were charged.
