@@ -56,6 +56,15 @@ class _Unread(collections.namedtuple(
         return self.volume.read_chunk(self.offset, self.length, self.buffer)
 
 
+def _unread_zeros(chunk):
+    """A chunk the volume said holds no data: processing it stores
+    nothing and hashes nothing (fingerprint.scan knows the shared zero
+    block), so it costs less than a round trip to a worker."""
+    data = chunk.data
+    return isinstance(data, bytes) and \
+        data is fingerprint.zero_block(len(data))
+
+
 # Stands for the chunk's own object until it is sealed.
 _PENDING = manifest.ObjectRef(-1, -1, None)
 
@@ -238,7 +247,8 @@ class BackupWriter(object):
         objects = 0
         for result in concurrency.ordered_map(
                 self.workers, self._process,
-                self._chunks(volume, on_chunk, allocation), self.depth):
+                self._chunks(volume, on_chunk, allocation), self.depth,
+                here=_unread_zeros):
             if pending and result.number // OBJECTS_PER_SEGMENT != \
                     pending[0].number // OBJECTS_PER_SEGMENT:
                 segments.append(self._write_segment(

@@ -279,18 +279,36 @@ def run_native(fn, *args):
     return tpool.execute(_run_as_worker, fn, args)
 
 
-def ordered_map(workers, fn, items, depth):
+class _Done(object):
+    """A result computed on the caller's thread, in a Step's place."""
+
+    def __init__(self, value):
+        self._value = value
+
+    def result(self):
+        return self._value
+
+    def wait(self):
+        pass
+
+
+def ordered_map(workers, fn, items, depth, here=None):
     """Yield fn(item) for each item, in order, with up to depth in flight.
 
     The caller's loop (reading the volume, writing results) overlaps with
     the workers, and memory stays bounded by depth items.  However the
     caller stops, every call already started is waited for, so nothing runs
-    on behind a cleanup.
+    on behind a cleanup.  Items for which here(item) is true are computed
+    on the caller's thread: work too small for a round trip to a worker,
+    which must then be pure (no I/O, no logging).
     """
     pending = collections.deque()
     try:
         for item in items:
-            pending.append(workers.submit(fn, item))
+            if here is not None and here(item):
+                pending.append(_Done(fn(item)))
+            else:
+                pending.append(workers.submit(fn, item))
             if len(pending) >= depth:
                 yield pending.popleft().result()
         while pending:

@@ -134,14 +134,30 @@ class FileAllocation(object):
     # nothing for samples to catch.
     needs_check = False
 
-    def __init__(self, size, allocated_bytes):
+    def __init__(self, size, allocated_bytes, find=None):
+        """find(position) is (start, end) of the first data at or after
+        position, (size, size) if there is none; it runs on a native
+        worker."""
         self.size = size
         # From st_blocks: what the file system stores for it, metadata and
         # preallocated blocks included.
         self.allocated_bytes = allocated_bytes
+        self._find = find
+        # What the last question found: a hole from _asked to _data, then
+        # data up to _hole.  Only that is remembered, so memory does not
+        # grow with the file, and a long hole costs one question, not one
+        # per chunk (each a round trip to a worker).
+        self._asked = self._data = self._hole = 0
 
     def holds_data(self, start, end):
-        return True
+        """Whether [start, end) may hold data; False only where the file
+        system said it is a hole."""
+        if self._find is None:
+            return True
+        if not (self._asked <= start < self._hole):
+            self._asked = start
+            self._data, self._hole = self._find(start)
+        return self._data < end
 
     def empty_ranges(self):
         """None listed: the holes are found as the file is read, and
@@ -320,7 +336,10 @@ class VolumeFile(object):
                      'holes (lseek SEEK_DATA): reading all of it.')
             return None
         self._holes = target
-        return FileAllocation(size, min(allocated, size))
+
+        def find(position):
+            return self._workers.call(target.find_data, position, size)
+        return FileAllocation(size, min(allocated, size), find)
 
     def _target(self):
         """The volume's _Descriptor, or None."""
@@ -530,6 +549,14 @@ class _Descriptor(object):
         if length == len(buffer):
             return buffer, unread
         return bytes(view), unread
+
+    def find_data(self, position, end):
+        """(start, end) of the first data range at or after position, cut
+        at end; (end, end) if there is none."""
+        start = self._next_data(position, end)
+        if start >= end:
+            return end, end
+        return start, min(os.lseek(self.fd, start, os.SEEK_HOLE), end)
 
     def _next_data(self, position, end):
         """The offset of the first byte of data at or after position,
