@@ -14,13 +14,12 @@
 
 import errno
 import os
-import shutil
-import subprocess
 
 import fixtures
 import testtools
 
 from cinder_backup_ext import disk
+from tests.unit import loop_device
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -108,18 +107,7 @@ class ZeroOutTest(DiskTestCase):
         self.assertIn(error.errno, disk.UNSUPPORTED)
 
     def loop_device(self, path):
-        if os.geteuid() != 0 or shutil.which('losetup') is None:
-            self.skipTest('needs root and losetup for a loop device')
-        try:
-            device = subprocess.run(
-                ['losetup', '-f', '--show', path], check=True,
-                capture_output=True, text=True).stdout.strip()
-        except subprocess.CalledProcessError as error:
-            self.skipTest('no loop device: %s' % error.stderr)
-        # Detached by the name this test was given, nothing else.
-        self.addCleanup(subprocess.run, ['losetup', '-d', device],
-                        check=False)
-        return device
+        return loop_device.attach(self, path)
 
     def test_zeroes_a_range_of_a_loop_device(self):
         device = self.loop_device(self.data_file(MiB))

@@ -22,17 +22,17 @@ should be none.  Every restore is compared byte for byte.
 import errno
 import json
 import os
-import shutil
-import subprocess
 import threading
 
 from cinder import utils as cinder_utils
 import fixtures
 from oslo_utils import units
 
+from cinder_backup_ext.cmd import volumes
 from cinder_backup_ext import concurrency
 from cinder_backup_ext import disk
 from tests.unit import driver_base as base
+from tests.unit import loop_device
 from tests.unit import thread_rules
 
 KiB = units.Ki
@@ -108,24 +108,9 @@ def punch(path, offset, length):
 
 def data_ranges(path):
     """(start, end) of each data range the file system reports."""
-    found = []
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        position = 0
-        while position < size:
-            try:
-                start = os.lseek(fd, position, os.SEEK_DATA)
-            except OSError as error:
-                if error.errno == errno.ENXIO:
-                    break
-                raise
-            end = os.lseek(fd, start, os.SEEK_HOLE)
-            found.append((start, end))
-            position = end
-    finally:
-        os.close(fd)
-    return found
+    with open(path, 'rb') as f:
+        return list(volumes.data_ranges(f.fileno(),
+                                        os.fstat(f.fileno()).st_size))
 
 
 def allocated_bytes(path):
@@ -475,18 +460,7 @@ class BlockDeviceTest(SparseVolumeTestCase):
     RANGES = [(0, CHUNK), (3 * CHUNK + 16 * KiB, CHUNK)]
 
     def loop_device(self, path):
-        if os.geteuid() != 0 or shutil.which('losetup') is None:
-            self.skipTest('needs root and losetup for a loop device')
-        try:
-            device = subprocess.run(
-                ['losetup', '-f', '--show', path], check=True,
-                capture_output=True, text=True).stdout.strip()
-        except subprocess.CalledProcessError as error:
-            self.skipTest('no loop device: %s' % error.stderr)
-        # Detached by the name this test was given, nothing else.
-        self.addCleanup(subprocess.run, ['losetup', '-d', device],
-                        check=False)
-        return device
+        return loop_device.attach(self, path)
 
     def test_backup_reads_a_device_whole(self):
         path, expected = self.sparse_volume(self.SIZE, self.RANGES)
