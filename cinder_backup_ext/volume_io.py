@@ -165,6 +165,17 @@ class FileAllocation(object):
         return iter(())
 
 
+def _write_zeros(write, offset, length):
+    """write(offset, data) zeros over [offset, offset + length), in pieces
+    of the shared zero block: where a range cannot be zeroed otherwise."""
+    position = offset
+    end = offset + length
+    while position < end:
+        piece = min(_ZERO_WRITE, end - position)
+        write(position, fingerprint.zero_block(piece))
+        position += piece
+
+
 class VolumeError(Exception):
     """The volume could not be read as it was at the start."""
 
@@ -431,12 +442,7 @@ class VolumeFile(object):
                 LOG.info('The RBD image cannot zero ranges itself '
                          '(%(type)s: %(err)s): writing zeros.',
                          {'type': type(error).__name__, 'err': error})
-        position = offset
-        end = offset + length
-        while position < end:
-            piece = min(_ZERO_WRITE, end - position)
-            self.write_at(position, fingerprint.zero_block(piece))
-            position += piece
+        _write_zeros(self.write_at, offset, length)
 
     def finish(self, size):
         """Flush the restored volume to stable storage before it is
@@ -592,12 +598,7 @@ class _Descriptor(object):
     def zero(self, offset, length):
         if self.punches and self._punch(offset, length):
             return
-        position = offset
-        end = offset + length
-        while position < end:
-            piece = min(_ZERO_WRITE, end - position)
-            self.write(position, fingerprint.zero_block(piece))
-            position += piece
+        _write_zeros(self.write, offset, length)
 
     def _punch(self, offset, length):
         """Whether the range was punched (or zeroed by the device)."""

@@ -126,6 +126,7 @@ class Collector(object):
             elif records.is_legacy(backup) and backup.container:
                 legacy_files.add((backup.container.strip('/'),
                                   backup.service_metadata))
+        self.by_id = {b.id: b for b in self.by_directory.values()}
         self.busy = {b.id for b in backups
                      if b.status in tool_context.BUSY_STATUSES}
         directories, loose = scan.scan(root)
@@ -280,7 +281,7 @@ class Collector(object):
             return [], 'its segment indexes cannot be read without its key'
         chain = backup_manifest.chain
         own = set(found.files)
-        known = {b.id: b for b in self.by_directory.values()}
+        known = self.by_id
         directories = [found.directory] + [
             layout.backup_directory(known[i].container if i in known
                                     else found.container, i)
