@@ -89,6 +89,7 @@ class CrashTest(testtools.TestCase):
         self.restores = 0
         self.kinds = {}
         self.left_debris = []
+        self.debris_parents = set()
 
     # --- the volume ---------------------------------------------------
 
@@ -136,7 +137,10 @@ class CrashTest(testtools.TestCase):
         return step
 
     def leaves(self):
-        parents = {k.parent for k in self.kept.values()}
+        # A backup left as debris keeps its record, and its parent can
+        # then not be deleted (nor in Cinder's API): it is no leaf.
+        parents = {k.parent for k in self.kept.values()} | \
+            self.debris_parents
         return [k for k in self.kept.values() if k.id not in parents]
 
     def crash_point(self, kind):
@@ -162,6 +166,7 @@ class CrashTest(testtools.TestCase):
                               % item['id'], 'backup_id': item['id'],
                               'status': 'error'})
             self.left_debris.extend(item['id'] for item in debris)
+            self.debris_parents.update(item.get('parent') for item in debris)
             pending = [item for item in pending if item not in debris]
         for item in pending:
             if item['sha']:
@@ -292,7 +297,8 @@ class CrashTest(testtools.TestCase):
             'complete' if complete else 'debris' if directory
             else 'nothing written')] += 1
         return [{'id': backup_id, 'kind': 'backup',
-                 'sha': crash['sha'] if complete else None}]
+                 'sha': crash['sha'] if complete else None,
+                 'parent': next_kept.id if crash['depth'] else None}]
 
     def orphans(self):
         """Backup IDs the orphans command reports as debris."""
