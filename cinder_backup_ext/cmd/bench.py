@@ -86,8 +86,10 @@ def add_arguments(parser):
                         help='volume size in MiB (default: %(default)s)')
     parser.add_argument('--compression', default='zstd',
                         metavar='ALGORITHM',
-                        help='backup_compression_algorithm for both drivers '
-                             '(default: %(default)s)')
+                        choices=harness.COMPRESSION_CHOICES,
+                        type=harness.COMPRESSION_CHOICES.normalize,
+                        help='backup_compression_algorithm for both drivers: '
+                             '%(choices)s (default: %(default)s)')
     parser.add_argument('--only', choices=('all', 'ours', 'cinder'),
                         default='all',
                         help='run only one side, e.g. to measure the memory '

@@ -74,8 +74,10 @@ def add_arguments(parser):
                              '%%(default)s; %s runs Cinder\'s own POSIX '
                              'driver for comparison)' % CINDER_DRIVER)
     parser.add_argument('--compression', metavar='ALGORITHM',
-                        help='backup_compression_algorithm (default: the '
-                             'driver\'s default)')
+                        choices=harness.COMPRESSION_CHOICES,
+                        type=harness.COMPRESSION_CHOICES.normalize,
+                        help='backup_compression_algorithm: %(choices)s '
+                             '(default: the driver\'s default)')
     parser.add_argument('--set', action='append', default=[],
                         metavar='OPTION=VALUE', dest='options',
                         help='an extra [DEFAULT] option for the generated '

@@ -20,6 +20,7 @@ with Cinder's BackupDriver API can be run.  Cinder is imported inside the
 functions that use it, so that importing this module sets nothing up.
 """
 
+import collections.abc
 import contextlib
 import importlib
 import logging
@@ -93,6 +94,48 @@ class CountingFile(object):
 
     def __exit__(self, *exc):
         return False
+
+
+class OptionChoices(collections.abc.Sequence):
+    """The values a Cinder option accepts, as argparse choices.
+
+    Taken from the option itself, so that a command refuses on its command
+    line (argparse's usage error, exit 2) what cinder-backup would refuse
+    in cinder.conf, with no second list to keep in step.  The option's
+    module is imported on first use only: every subcommand's parser is
+    built for each run, and importing a Cinder driver module costs a
+    second that ``--help`` should not pay.
+    """
+
+    def __init__(self, module, opts, name):
+        # opts: the module's list of oslo.config options holding it.
+        self.module = module
+        self.opts = opts
+        self.name = name
+
+    def _type(self):
+        opts = getattr(importlib.import_module(self.module), self.opts)
+        for opt in opts:
+            if opt.name == self.name:
+                return opt.type
+        raise LookupError('no option %s in %s.%s'
+                          % (self.name, self.module, self.opts))
+
+    def __getitem__(self, index):
+        return list(self._type().choices)[index]
+
+    def __len__(self):
+        return len(self._type().choices)
+
+    def normalize(self, value):
+        """argparse's type=: the option's own case rule."""
+        return value.lower() if self._type().ignore_case else value
+
+
+# --compression of the demo and the benchmark.
+COMPRESSION_CHOICES = OptionChoices(
+    'cinder.backup.chunkeddriver', 'backup_opts',
+    'backup_compression_algorithm')
 
 
 class HarnessError(Exception):

@@ -15,6 +15,7 @@
 The command itself runs end to end in tests/functional/test_demo_command.py.
 """
 
+import importlib
 import io
 import os
 import shutil
@@ -25,6 +26,7 @@ import testtools
 
 from cinder_backup_ext.cmd import demo
 from cinder_backup_ext.cmd import harness
+from cinder_backup_ext.cmd import main as cmd_main
 from cinder_backup_ext.cmd import progress
 from cinder_backup_ext.cmd import volumes
 
@@ -34,6 +36,47 @@ MiB = 1024 * 1024
 def _write(path, data):
     with open(path, 'wb') as f:
         f.write(data)
+
+
+class CommandLineTestCase(testtools.TestCase):
+    """The demo's and the benchmark's options, parsed as the command does."""
+
+    def parse(self, *argv):
+        modules = {name: importlib.import_module(path)
+                   for name, path in cmd_main.SUBCOMMANDS.items()}
+        return cmd_main.build_parser(modules).parse_args(list(argv))
+
+    def test_unknown_compression_is_a_usage_error(self):
+        for command in ('demo', 'bench'):
+            stderr = io.StringIO()
+            with fixtures.MonkeyPatch('sys.stderr', stderr):
+                error = self.assertRaises(SystemExit, self.parse, command,
+                                          '--compression', 'foo')
+            self.assertEqual(2, error.code)
+            errors = [line for line in stderr.getvalue().splitlines()
+                      if 'error:' in line]
+            self.assertEqual(1, len(errors), stderr.getvalue())
+            self.assertIn("argument --compression: invalid choice: 'foo'",
+                          errors[0])
+            for choice in ('none', 'zlib', 'bz2', 'zstd'):
+                self.assertIn(repr(choice), errors[0])
+
+    def test_compression_choices_are_cinders_option(self):
+        from cinder.backup import chunkeddriver
+        option, = [opt for opt in chunkeddriver.backup_opts
+                   if opt.name == 'backup_compression_algorithm']
+        self.assertEqual(list(option.type.choices),
+                         list(harness.COMPRESSION_CHOICES))
+
+    def test_compression_ignores_case_as_the_option_does(self):
+        self.assertEqual('zstd',
+                         self.parse('demo', '--compression', 'ZStd')
+                         .compression)
+        self.assertEqual('bz2',
+                         self.parse('bench', '--compression', 'BZ2')
+                         .compression)
+        self.assertIsNone(self.parse('demo').compression)
+        self.assertEqual('zstd', self.parse('bench').compression)
 
 
 class CompareFilesTestCase(testtools.TestCase):
