@@ -98,13 +98,11 @@ run_stestr() {
     fi
 }
 
-log "pep8: flake8"
-flake8 cinder_backup_ext tests tools || stage_failed flake8
-log "pep8: bandit"
-bandit -q -r cinder_backup_ext -x tests -ll || stage_failed bandit
-log "pep8: shellcheck"
-shellcheck -x -s bash devstack/plugin.sh devstack/settings tools/*.sh \
-    tools/test-setup.d/*.sh || stage_failed shellcheck
+# tools/lint.sh's checks, one stage each.
+for check in flake8 bandit shellcheck; do
+    log "pep8: $check"
+    "$TOOLS_DIR/lint.sh" "$check" || stage_failed "$check"
+done
 
 run_stestr unit ./tests/unit
 # The production-shaped stacks move gigabytes through a userspace NFS
