@@ -31,6 +31,12 @@ source "$TOOLS_DIR/venv.sh"
 ensure_venv requirements.txt test-requirements.txt
 cd "$TOP_DIR"
 export PATH="$VENV_DIR/bin:$PATH"
+# Each test's stdout, stderr and log go into its details, which stestr
+# shows for a test that fails (with --suppress-attachments, only then):
+# the errors that passing tests provoke on purpose stay off the console.
+export OS_STDOUT_CAPTURE=${OS_STDOUT_CAPTURE:-1}
+export OS_STDERR_CAPTURE=${OS_STDERR_CAPTURE:-1}
+export OS_LOG_CAPTURE=${OS_LOG_CAPTURE:-1}
 
 RESULTS=$(mktemp -d)
 trap 'rm -rf "$RESULTS"' EXIT
@@ -74,7 +80,8 @@ run_stestr() {
     shift 2
     mkdir -p "$repo"
     log "$name: stestr --test-path $path run $*"
-    stestr --repo-url "$repo" --test-path "$path" run "$@" || status=$?
+    stestr --repo-url "$repo" --test-path "$path" run \
+        --suppress-attachments "$@" || status=$?
     if ! stestr --repo-url "$repo" last --subunit \
             > "$RESULTS/$name.subunit" 2>/dev/null; then
         status=1

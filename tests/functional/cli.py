@@ -37,6 +37,11 @@ def run_command(test, *args, timeout=900):
         cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         universal_newlines=True, timeout=timeout)
-    test.addDetail('stdout', testtools.content.text_content(proc.stdout))
-    test.addDetail('stderr', testtools.content.text_content(proc.stderr))
+    # Not named stdout and stderr: stestr prints those of a test that
+    # passed too, and a test of an error would put the error it expects
+    # on the console as if something had failed.
+    test.addDetail('command stdout',
+                   testtools.content.text_content(proc.stdout))
+    test.addDetail('command stderr',
+                   testtools.content.text_content(proc.stderr))
     return proc
