@@ -19,7 +19,8 @@
 #   tests: N passed, M failed, K skipped
 # counted from stestr's results; a failed lint stage or a test run that
 # failed without recording a failed test counts as one failure, so that a
-# failing run never reports "0 failed".
+# failing run never reports "0 failed".  Before it, one line per stage:
+# its result and how many seconds it took.
 
 set -euo pipefail
 
@@ -27,8 +28,18 @@ TOOLS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tools/venv.sh
 source "$TOOLS_DIR/venv.sh"
 
+SUMMARY=()
+
+# summarize NAME START RESULT: the stage's line of the summary, timed
+# from START (a value of $SECONDS).
+summarize() {
+    SUMMARY+=("$(printf '  %-11s %-42s %6ds' "$1" "$3" $((SECONDS - $2)))")
+}
+
+start=$SECONDS
 "$TOOLS_DIR/test-setup.sh"
 ensure_venv requirements.txt test-requirements.txt
+summarize 'test setup' "$start" ok
 cd "$TOP_DIR"
 export PATH="$VENV_DIR/bin:$PATH"
 # Each test's stdout, stderr and log go into its details, which stestr
@@ -48,6 +59,18 @@ SKIPPED=0
 stage_failed() {
     FAILED_STAGES+=("$1")
     FAILED=$((FAILED + 1))
+}
+
+# lint NAME: one check of tools/lint.sh, a stage of its own.
+lint() {
+    local name=$1 start=$SECONDS
+    log "pep8: $name"
+    if "$TOOLS_DIR/lint.sh" "$name"; then
+        summarize "$name" "$start" ok
+    else
+        stage_failed "$name"
+        summarize "$name" "$start" FAILED
+    fi
 }
 
 # count_results FILE: "passed failed skipped" from a subunit stream.
@@ -76,6 +99,7 @@ print(counts["passed"], counts["failed"], counts["skipped"])'
 # from CI unnoticed.
 run_stestr() {
     local name=$1 path=$2 status=0 passed=0 failed=0 skipped=0
+    local start=$SECONDS result
     local repo="$RESULTS/$name.stestr"
     shift 2
     mkdir -p "$repo"
@@ -103,13 +127,16 @@ run_stestr() {
             FAILED=$((FAILED + 1))
         fi
     fi
+    result="$passed passed, $failed failed, $skipped skipped"
+    if [ "$status" -ne 0 ]; then
+        result="FAILED: $result"
+    fi
+    summarize "$name" "$start" "$result"
 }
 
-# tools/lint.sh's checks, one stage each.
-for check in flake8 bandit shellcheck; do
-    log "pep8: $check"
-    "$TOOLS_DIR/lint.sh" "$check" || stage_failed "$check"
-done
+lint flake8
+lint bandit
+lint shellcheck
 
 run_stestr unit ./tests/unit
 # The production-shaped stacks move gigabytes through a userspace NFS
@@ -119,6 +146,8 @@ PRODUCTION='^tests\.functional\.test_production_stack\.'
 run_stestr functional ./tests/functional --exclude-regex "$PRODUCTION"
 run_stestr production ./tests/functional --concurrency 1 "$PRODUCTION"
 
+log "summary"
+printf '%s\n' "${SUMMARY[@]}"
 status=0
 if [ "${#FAILED_STAGES[@]}" -ne 0 ]; then
     echo "FAILED: ${FAILED_STAGES[*]}"
