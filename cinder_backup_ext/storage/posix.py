@@ -24,6 +24,7 @@ wrote, whatever the umask.
 """
 
 import errno
+import io
 import os
 import stat
 import uuid
@@ -241,7 +242,11 @@ class PosixStore(base.ObjectStore):
                     '%s/%s is a symbolic link, not an object'
                     % (container, name))
             raise
-        return os.fdopen(fd, 'rb')
+        # Not os.fdopen: under eventlet it is a GreenPipe, whose readinto
+        # reads into a new bytes object and copies that into the buffer,
+        # an object-sized allocation per read that the allocator then
+        # keeps in the arena of whichever native worker made it.
+        return io.FileIO(fd, 'rb')
 
     def reserve_object(self, container, name):
         path = self._path(container, name)

@@ -15,6 +15,7 @@
 import errno
 import os
 import stat
+import tracemalloc
 
 import fixtures
 import testtools
@@ -205,3 +206,22 @@ class DurabilityTest(testtools.TestCase):
     def test_a_container_already_gone_is_no_error(self):
         self.assertEqual([], self.store.list_objects('never/made'))
         self.store.delete_container('never/made')
+
+    def test_an_object_is_read_into_the_buffer_without_a_copy(self):
+        # cinder-backup runs with os patched by eventlet, whose fdopen
+        # gives a GreenPipe: its readinto reads a new bytes object the size
+        # of the read and copies it, memory the allocator keeps per worker.
+        from eventlet.green import os as green_os
+        self.useFixture(fixtures.MonkeyPatch('os.fdopen', green_os.fdopen))
+        data = os.urandom(4 * 1024 * 1024)
+        self.store.put_object('c', 'data/1', data)
+        buffer = bytearray(len(data) + 1)
+        tracemalloc.start()
+        try:
+            count = self.store.read_object_into('c', 'data/1', buffer)
+            _current, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        self.assertEqual(len(data), count)
+        self.assertEqual(data, bytes(buffer[:count]))
+        self.assertLess(peak, 256 * 1024)
