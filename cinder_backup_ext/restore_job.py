@@ -15,13 +15,16 @@
 Owns the read pipeline: the newest backup's segment indexes describe the
 whole volume, so each stored object is fetched and verified once (on native
 workers, depth at a time) and each byte of the volume is written at most
-once.  Zero extents are skipped on a new volume, which reads as zeros, and
+once.  Where the volume is a file or block device, each object is written
+by the worker that decoded it, so writes overlap the decoding of the next
+objects.  Zero extents are skipped on a new volume, which reads as zeros, and
 zeroed on an existing one so the result is exact (volume_io: an RBD image
 zeroes them itself).  Every block is checked against the fingerprint its
 index records before it is written (block_check).
 """
 
 import collections
+import functools
 
 from cinder_backup_ext import block_check
 from cinder_backup_ext import concurrency
@@ -84,6 +87,14 @@ def read_checked(repo, backup_id, locations, work, key, scratch=None):
     return data
 
 
+def _write_extents(write, work, data):
+    view = memoryview(data)
+    for extent in work.extents:
+        write(extent.offset,
+              view[extent.object_offset:
+                   extent.object_offset + extent.length])
+
+
 class RestoreReader(object):
     def __init__(self, repository, locations, newest_manifest, workers,
                  depth, fingerprint_key=None):
@@ -111,6 +122,24 @@ class RestoreReader(object):
             raise
         return work, data, scratch
 
+    def _restore_on_worker(self, write, work):
+        """Fetch, check and write one object, all on the native worker
+        that runs it."""
+        _work, data, scratch = self._fetch(work)
+        try:
+            _write_extents(write, work, data)
+        finally:
+            self.scratch.give_back(scratch)
+        return work
+
+    def _write_here(self, volume, results):
+        """Write what workers fetched on this thread, object by object,
+        in order; yield each object once it is written."""
+        for work, data, scratch in results:
+            _write_extents(volume.write_at, work, data)
+            self.scratch.give_back(scratch)
+            yield work
+
     def run(self, volume, volume_is_new, on_step=lambda done: None):
         """Write the backup's data into the volume (a volume_io.VolumeFile,
         or a file object, which becomes one).
@@ -119,6 +148,7 @@ class RestoreReader(object):
         from it.
         """
         volume = volume_io.wrap(volume, self.workers)
+        write = volume.worker_writer()
         newest = self.locations[0]
         chain_length = len(self.manifest.chain)
         for segment in self.manifest.segments:
@@ -132,15 +162,18 @@ class RestoreReader(object):
             if not volume_is_new:
                 for extent in zeros:
                     volume.zero_range(extent.offset, extent.length)
-            for item, data, scratch in concurrency.ordered_map(
-                    self.workers, self._fetch, work, self.depth):
-                view = memoryview(data)
-                for extent in item.extents:
-                    volume.write_at(extent.offset,
-                                    view[extent.object_offset:
-                                         extent.object_offset +
-                                         extent.length])
-                self.scratch.give_back(scratch)
+            if write is not None:
+                # A step holds its buffers only while it runs, so twice
+                # the depth in flight costs no memory, and keeps every
+                # worker busy while the oldest object is still decoding.
+                written = concurrency.ordered_map(
+                    self.workers,
+                    functools.partial(self._restore_on_worker, write),
+                    work, 2 * self.depth)
+            else:
+                written = self._write_here(volume, concurrency.ordered_map(
+                    self.workers, self._fetch, work, self.depth))
+            for item in written:
                 on_step(item.extents[-1].offset + item.extents[-1].length)
         on_step(self.manifest.size)
         volume.finish(self.manifest.size)

@@ -24,11 +24,12 @@ regular file that read_chunk skips are not counted, and zero_range is not
 charged, even where it has to write zeros: a limit is meant for the data,
 and zero extents are recorded, not copied.
 
-Reads run on the operation's own thread (read_into, write_at: green under
-eventlet) and on native workers (read_chunk, read_at, several at once;
-write_at's own calls to the workers are made and waited for by the
-operation's thread, which is where it is charged), so a bucket's
-lock is a native one, held only for its arithmetic, never while waiting.
+Bytes move on the operation's own thread (read_into, write_at: green
+under eventlet) and on native workers (read_chunk, read_at and the writes
+of worker_writer, several at once; write_at's own calls to the workers are
+made and waited for by the operation's thread, which is where it is
+charged), so a bucket's lock is a native one, held only for its
+arithmetic, never while waiting.
 """
 
 import time
@@ -220,6 +221,18 @@ class LimitedVolume(volume_io.VolumeFile):
         if not self._zeroing:
             charge(self._buckets, len(data))
         super().write_at(offset, data)
+
+    def worker_writer(self):
+        write = super().worker_writer()
+        if write is None:
+            return None
+        buckets = self._buckets
+
+        def charged(offset, data):
+            # On the native worker that writes: it waits there.
+            charge(buckets, len(data))
+            write(offset, data)
+        return charged
 
     def zero_range(self, offset, length):
         # Where a range cannot be zeroed by the volume, VolumeFile writes

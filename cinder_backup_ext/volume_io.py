@@ -49,6 +49,7 @@ import stat
 from oslo_log import log as logging
 
 from cinder_backup_ext import buffers
+from cinder_backup_ext import concurrency
 from cinder_backup_ext import disk
 from cinder_backup_ext import fingerprint
 
@@ -412,6 +413,18 @@ class VolumeFile(object):
                 self._takes_views = False
         self.file.write(bytes(data))
 
+    def worker_writer(self):
+        """A write(offset, data) that native workers may call, several at
+        once, or None where writes must go through write_at.
+
+        A regular file or block device is written by its descriptor: a
+        restore then writes each object on the worker that decoded it, and
+        the volume's writes overlap each other and the decoding instead of
+        waiting their turn on the operation's thread.
+        """
+        target = self._target()
+        return target.write if target is not None else None
+
     def zero_range(self, offset, length):
         """Make [offset, offset + length) read as zeros.
 
@@ -481,9 +494,10 @@ class _Descriptor(object):
     """A regular file or block device, read and written by its file
     descriptor at given offsets.
 
-    Its methods run on native workers, one call at a time (each waited
-    for by the operation's thread), except read_chunk, which several
-    workers run at once: it only reads the file and what open() set.  No
+    Its methods run on native workers.  read_chunk and write run on
+    several at once: read_chunk only reads the file and what open() set,
+    and write keeps its writeback accounting under a lock; the others run
+    one call at a time, each waited for by the operation's thread.  No
     logging here: what the caller should say is left in attributes.
     """
 
@@ -502,6 +516,8 @@ class _Descriptor(object):
         self._started = None
         self._started_bytes = 0
         self._previous = None
+        # Native: taken by workers only, never by a green thread.
+        self._lock = concurrency.native_lock()
 
     @classmethod
     def open(cls, fd):
@@ -593,7 +609,8 @@ class _Descriptor(object):
         done = 0
         while done < len(view):
             done += os.pwrite(self.fd, view[done:], offset + done)
-        self._written(offset, len(view))
+        with self._lock:
+            self._written(offset, len(view))
 
     def zero(self, offset, length):
         if self.punches and self._punch(offset, length):
@@ -655,8 +672,9 @@ class _Descriptor(object):
         self._started_bytes = 0
 
     def finish(self, size):
-        if self._writeback and self._unstarted is not None:
-            self._start_writeback()
+        with self._lock:
+            if self._writeback and self._unstarted is not None:
+                self._start_writeback()
         _extend_and_sync(self.fd, size)
 
 

@@ -28,6 +28,7 @@ from cinder import utils as cinder_utils
 import fixtures
 from oslo_utils import units
 
+from cinder_backup_ext import block_check
 from cinder_backup_ext.cmd import volumes
 from cinder_backup_ext import concurrency
 from cinder_backup_ext import disk
@@ -450,6 +451,48 @@ class WritebackTest(SparseVolumeTestCase):
             waits = [c for c in self.calls
                      if c[4] & disk.SYNC_FILE_RANGE_WAIT_AFTER]
             self.assertNotEqual([], waits, 'dirty pages never waited for')
+
+
+class WorkerWritesTest(SparseVolumeTestCase):
+    """A restore into a file writes each object on the native worker that
+    decoded and checked it, in the same step: the operation's thread (the
+    hub) writes nothing, and the writes of one object do not wait for the
+    writes of the object before it."""
+
+    def test_each_object_is_written_by_the_worker_that_checked_it(self):
+        checked = {}
+        written = {}
+        on_hub = []
+        real_check = block_check.check_data
+        real_pwrite = os.pwrite
+
+        def check(index, extent, plaintext, key=None):
+            checked[extent.offset] = threading.get_ident()
+            return real_check(index, extent, plaintext, key)
+
+        def pwrite(fd, data, offset):
+            written[offset] = threading.get_ident()
+            if thread_rules.on_hub_thread():
+                on_hub.append(offset)
+            return real_pwrite(fd, data, offset)
+        size = 24 * CHUNK
+        ranges = [(0, 10 * CHUNK), (12 * CHUNK, 12 * CHUNK)]
+        path, expected = self.sparse_volume(size, ranges)
+        backup, _reads = self.backup_counted(path)
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_backup_ext.block_check.check_data', check))
+        self.useFixture(fixtures.MonkeyPatch('os.pwrite', pwrite))
+        for volume_is_new in (True, False):
+            checked.clear()
+            written.clear()
+            got = self.restore_bytes(backup, size, volume_is_new)
+            self.assertEqual(base.sha256_bytes(expected), got)
+            self.assertEqual([], on_hub, 'written on the hub thread')
+            # One object per chunk, one extent each.
+            self.assertEqual(22, len(checked))
+            self.assertEqual(
+                checked, {offset: written.get(offset) for offset in checked},
+                'objects written by another thread than checked them')
 
 
 class BlockDeviceTest(SparseVolumeTestCase):
