@@ -32,8 +32,7 @@ import hmac
 import json
 import re
 
-import blake3
-
+from cinder_backup_ext import canonical_json
 from cinder_backup_ext import codec
 from cinder_backup_ext import crypto
 from cinder_backup_ext import sealing
@@ -116,16 +115,6 @@ class Manifest(object):
         return self.chain[1] if len(self.chain) > 1 else None
 
 
-def _canonical(document):
-    """The bytes the checksum and the MAC cover (format.rst, "Canonical
-    JSON"): keys sorted, no white space, every character outside printable
-    ASCII escaped.  These are the bytes every stored backup was verified
-    with, so each argument is spelled out: a changed default would make
-    existing repositories fail their checksums and MACs."""
-    return json.dumps(document, sort_keys=True, separators=(',', ':'),
-                      ensure_ascii=True, allow_nan=False).encode('ascii')
-
-
 def _no_float(text):
     raise ManifestError('number %s is not an integer' % text)
 
@@ -143,13 +132,13 @@ def _unique_keys(pairs):
 
 def _checksum(document):
     body = {k: v for k, v in document.items() if k != 'checksum'}
-    return blake3.blake3(_canonical(body)).hexdigest()
+    return canonical_json.digest(body)
 
 
 def _mac(document, mac_key):
     """Keyed BLAKE3 of everything but the checksum and the MAC itself."""
     body = {k: v for k, v in document.items() if k not in ('checksum', 'mac')}
-    return blake3.blake3(_canonical(body), key=mac_key).hexdigest()
+    return canonical_json.digest(body, mac_key)
 
 
 def _require(condition, reason, *args):
@@ -212,7 +201,7 @@ def _load(data, expected_format):
 
 def _dump(document):
     document['checksum'] = _checksum(document)
-    return _canonical(document) + b'\n'
+    return canonical_json.encode(document, b'\n')
 
 
 # --- segment indexes -------------------------------------------------------
@@ -243,7 +232,8 @@ def encode_index(backup_id, index):
         'length': index.length,
         'block_size': index.block_size,
         'fingerprint_algorithm': FINGERPRINT_ALGORITHM,
-        'fingerprints': base64.b64encode(index.fingerprints).decode('ascii'),
+        # Bytes, spliced into the JSON as they are (canonical_json).
+        'fingerprints': base64.b64encode(index.fingerprints),
         'objects': objects,
         'extents': extents,
     })
@@ -273,8 +263,10 @@ def decode_index(data, backup_id, segment, chain_length, block_size=None):
              'unknown fingerprint algorithm %r',
              document.get('fingerprint_algorithm'))
     try:
-        fingerprints = base64.b64decode(document.get('fingerprints', ''),
-                                        validate=True)
+        # As base64.b64decode(validate=True) does, without first copying
+        # the string into bytes.
+        fingerprints = binascii.a2b_base64(document.get('fingerprints', ''),
+                                           strict_mode=True)
     except (binascii.Error, TypeError, ValueError):
         raise ManifestError('fingerprints are not valid base64')
     blocks = -(-length // block_size)

@@ -26,6 +26,7 @@ import shutil
 
 from cinder import exception
 
+from cinder_backup_ext import canonical_json
 from cinder_backup_ext import exception as ext_exception
 from cinder_backup_ext import layout
 from cinder_backup_ext import manifest
@@ -74,7 +75,7 @@ def write_document(path, document):
     edit reaches the check behind the checksum."""
     document['checksum'] = manifest._checksum(document)
     with open(path, 'wb') as f:
-        f.write(manifest._canonical(document) + b'\n')
+        f.write(canonical_json.encode(document, b'\n'))
 
 
 class CorruptionTest(base.DriverTestCase):
@@ -305,7 +306,7 @@ class CorruptionTest(base.DriverTestCase):
             document = json.load(f)
         document['stats']['new_bytes'] += 1
         with open(path, 'wb') as f:
-            f.write(manifest._canonical(document))
+            f.write(canonical_json.encode(document))
         error = self.assertRaises(ext_exception.BackupCorrupted,
                                   self.restore_bytes, backup, len(self.data),
                                   True)
@@ -392,7 +393,7 @@ class CorruptionTest(base.DriverTestCase):
         edit(index)
         index['checksum'] = manifest._checksum(index)
         stored, materials = sealing.seal_object(
-            materials.codec, manifest._canonical(index) + b'\n')
+            materials.codec, canonical_json.encode(index, b'\n'))
         with open(path, 'wb') as f:
             f.write(stored)
         entry[3:7] = list(materials)

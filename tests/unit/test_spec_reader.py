@@ -34,9 +34,9 @@ import fixtures
 import testtools
 
 from cinder_backup_ext import backup_job
+from cinder_backup_ext import canonical_json
 from cinder_backup_ext import exception
 from cinder_backup_ext import keys
-from cinder_backup_ext import manifest
 from cinder_backup_ext import records as ext_records
 from tests.format import fixtures as golden
 from tests.format import spec_reader
@@ -92,7 +92,7 @@ class StandaloneTest(testtools.TestCase):
                            for _ in range(rng.randrange(40)))
             document = {text: [text, rng.randrange(-2 ** 70, 2 ** 70)],
                         'volume_meta': text, 'n': None, 't': True}
-            self.assertEqual(manifest._canonical(document),
+            self.assertEqual(canonical_json.encode(document),
                              spec_reader.canonical(document))
 
     def test_golden_repositories(self):

@@ -35,6 +35,7 @@ from cinder.backup.drivers import posix as cinder_posix
 from cinder import exception as cinder_exception
 from oslo_utils import units
 
+from cinder_backup_ext import canonical_json
 from cinder_backup_ext import layout
 from cinder_backup_ext import manifest
 from cinder_backup_ext import sealing
@@ -164,7 +165,7 @@ class ManifestFuzzTest(FuzzTestCase):
     def test_sanity_of_the_fixture(self):
         # The untouched backup restores; re-sealing an unchanged index
         # keeps it restorable, so rejections below come from the damage.
-        self.write_index(manifest._canonical(self.index_doc) + b'\n')
+        self.write_index(canonical_json.encode(self.index_doc, b'\n'))
         self.assertEqual('restored', self.attempt_restore(
             self.backup, self.changed, exact=True))
 
