@@ -19,10 +19,12 @@ appear in Cinder's own configuration reference, not here.
 
 from cinder_backup_ext.drivers import chunked
 from cinder_backup_ext import io_priority
+from cinder_backup_ext import memory
 from cinder_backup_ext import throttle
 
 
 def list_opts():
     return [('DEFAULT', list(chunked.chunked_opts) +
              list(throttle.throttle_opts) +
-             list(io_priority.io_priority_opts))]
+             list(io_priority.io_priority_opts) +
+             list(memory.memory_opts))]

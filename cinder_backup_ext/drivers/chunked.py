@@ -44,6 +44,7 @@ from cinder_backup_ext import keys
 from cinder_backup_ext import layout
 from cinder_backup_ext import legacy
 from cinder_backup_ext import manifest
+from cinder_backup_ext import memory
 from cinder_backup_ext import notifications
 from cinder_backup_ext import parent as parent_view
 from cinder_backup_ext import records
@@ -139,11 +140,13 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         # Deleting a backup in progress stops it and cleans up.
         self.support_force_delete = True
         self._store = None
+        # Once per process, before the first job allocates anything.
+        memory.apply_threshold()
 
     @staticmethod
     def get_driver_options():
         return (chunked_opts + throttle.throttle_opts +
-                io_priority.io_priority_opts)
+                io_priority.io_priority_opts + memory.memory_opts)
 
     @abc.abstractmethod
     def _create_store(self):
