@@ -32,10 +32,22 @@ from cinder_backup_ext import sealing
 VOLUME_META = 'manifest.json#volume_meta'
 
 
+class ObjectSizeUnknown(ValueError):
+    """A data object's volume offset was asked of a location that does not
+    know the backup's object size: a mistake of the caller, not damage in
+    the store."""
+
+
 class BackupLocation(object):
     """A backup's ID and its directory, relative to the repository, and
     what it takes to open its objects: its cipher when it is encrypted and
-    its object size (data objects are sealed with their volume offset)."""
+    its object size (data objects are sealed with their volume offset).
+
+    The object size of an existing backup is in its manifest: a reader
+    makes the location it reads data objects through with
+    with_object_size(manifest.object_size).  Reading a manifest never
+    changes the location it is read through.
+    """
 
     def __init__(self, container, backup_id, cipher=None, object_size=None):
         self.backup_id = backup_id
@@ -44,7 +56,21 @@ class BackupLocation(object):
         self.cipher = cipher
         self.object_size = object_size
 
+    def with_object_size(self, object_size):
+        """A new location of the same backup, with the same cipher, that
+        knows its object size."""
+        return BackupLocation(self.container, self.backup_id, self.cipher,
+                              object_size)
+
     def data_offset(self, number):
+        """The volume offset of data object number, which its sealing
+        authenticates."""
+        if self.object_size is None:
+            raise ObjectSizeUnknown(
+                'backup %s: the volume offset of data object %d needs the '
+                'object size, which this location does not know; make it '
+                'with with_object_size(manifest.object_size)'
+                % (self.backup_id, number))
         return number * self.object_size
 
 
@@ -206,14 +232,16 @@ class Repository(object):
         return self.store.exists(location.directory, layout.MANIFEST)
 
     def read_manifest(self, location):
+        """The backup's manifest, decoded and checked (its MAC too when the
+        location has a cipher).  The location is left as it is: data
+        objects are read through location.with_object_size(
+        manifest.object_size)."""
         data = self._read(location, layout.MANIFEST)
         try:
             result = manifest.decode_manifest(data, location.backup_id)
             self._check_encryption(location, result, data)
         except manifest.ManifestError as error:
             raise self._damaged(location, layout.MANIFEST, str(error))
-        if location.object_size is None:
-            location.object_size = result.object_size
         return result
 
     @staticmethod

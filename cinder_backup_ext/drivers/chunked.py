@@ -526,16 +526,20 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
 
     def read_chain_manifests(self, chain, workers, repo):
         """Every member's location and manifest, checked against the chain
-        of records (newest first) from the database.
+        of records (newest first) from the database.  Each location knows
+        the object size its member's manifest records, which reading its
+        data objects takes.
 
         Restore calls it before any byte is written, so a missing key or a
         damaged manifest fails there; the operator tools (verify, mount)
         use it too.
         """
         keyring = keys.KeyRing(self.context)
-        locations = [self._location(member, keyring) for member in chain]
+        found = [self._location(member, keyring) for member in chain]
         manifests = [workers.call(repo.read_manifest, location)
-                     for location in locations]
+                     for location in found]
+        locations = [location.with_object_size(member_manifest.object_size)
+                     for location, member_manifest in zip(found, manifests)]
         expected = [member.id for member in chain]
         for depth, member_manifest in enumerate(manifests):
             if member_manifest.chain != expected[depth:]:
