@@ -92,9 +92,9 @@ def _runs(kinds):
 class BackupWriter(object):
     def __init__(self, repository, location, codec_name, block_size,
                  object_size, workers, depth, parent=None,
-                 fingerprint_key=None, parent_fingerprint_key=None):
-        """fingerprint_key keys the fingerprints this backup stores;
-        parent_fingerprint_key those of the parent, for comparison.  They
+                 fingerprint_secret=None, parent_fingerprint_secret=None):
+        """fingerprint_secret keys the fingerprints this backup stores;
+        parent_fingerprint_secret those of the parent, for comparison.  They
         differ only where a chain becomes encrypted."""
         self.repository = repository
         self.location = location
@@ -104,10 +104,10 @@ class BackupWriter(object):
         self.workers = workers
         self.depth = depth
         self.parent = parent
-        self.fingerprint_key = fingerprint_key
-        self.parent_fingerprint_key = (parent_fingerprint_key
-                                       if parent is not None
-                                       else fingerprint_key)
+        self.fingerprint_secret = fingerprint_secret
+        self.parent_fingerprint_secret = (parent_fingerprint_secret
+                                          if parent is not None
+                                          else fingerprint_secret)
         self.stats = collections.Counter()
         self.scratch = sealing.ScratchPool()
 
@@ -120,11 +120,11 @@ class BackupWriter(object):
             data, unread = data.read()
         length = len(data)
         prints, zeros = fingerprint.scan(data, self.block_size,
-                                         self.fingerprint_key)
+                                         self.fingerprint_secret)
         comparable = prints
-        if self.parent_fingerprint_key != self.fingerprint_key:
+        if self.parent_fingerprint_secret != self.fingerprint_secret:
             comparable, _zeros = fingerprint.scan(
-                data, self.block_size, self.parent_fingerprint_key)
+                data, self.block_size, self.parent_fingerprint_secret)
         parent_prints, parent_extents = chunk.parent
         if comparable == parent_prints:
             return ChunkResult(chunk.number, chunk.offset, length, prints,

@@ -14,11 +14,11 @@
 
 Owns what is derived from a backup's 256-bit key (never stored, never
 logged): the object encryption key, the key of the change-tracking
-fingerprints and the key of the manifest's MAC, each through HKDF-SHA256
-with its own label.  An object is stored as nonce || ciphertext || tag; its
-associated data binds it to its backup, name and offset, so an object moved
-to another backup, name or place fails to open.  Runs on native threads:
-no logging.
+fingerprints (fingerprint_secret) and the key of the manifest's MAC
+(mac_key), each through HKDF-SHA256 with its own label.  An object is
+stored as nonce || ciphertext || tag; its associated data binds it to its
+backup, name and offset, so an object moved to another backup, name or
+place fails to open.  Runs on native threads: no logging.
 """
 
 import os
@@ -59,7 +59,7 @@ class BackupCipher(object):
         self.backup_id = backup_id
         self.key_id = key_id
         self._aead = AESGCM(derive(master_key, 'objects'))
-        self.fingerprint_key = derive(master_key, 'fingerprints')
+        self.fingerprint_secret = derive(master_key, 'fingerprints')
         self.mac_key = derive(master_key, 'manifest')
 
     def __repr__(self):

@@ -86,7 +86,7 @@ class SegmentIndex(object):
 class Manifest(object):
     def __init__(self, backup_id, volume_id, chain, created_at, size,
                  block_size, object_size, segments, volume_meta=None,
-                 stats=None, encryption=None, fingerprint_key=None):
+                 stats=None, encryption=None, fingerprint_key_owner=None):
         self.backup_id = backup_id
         self.volume_id = volume_id
         self.chain = list(chain)
@@ -99,9 +99,10 @@ class Manifest(object):
         self.stats = dict(stats or {})
         # {"algorithm", "key_id", "kdf"} of an encrypted backup, else None.
         self.encryption = encryption
-        # The chain member whose key derives the fingerprint key, or None
-        # for plain BLAKE3 fingerprints.
-        self.fingerprint_key = fingerprint_key
+        # The ID of the chain member whose key derives the key of the
+        # fingerprints (its cipher's fingerprint_secret), or None for plain
+        # BLAKE3 fingerprints.  On disk: the field fingerprint_key.
+        self.fingerprint_key_owner = fingerprint_key_owner
         # An encrypted backup's volume_meta, sealed (base64), instead of
         # volume_meta.
         self.sealed_volume_meta = None
@@ -344,7 +345,7 @@ def encode_manifest(manifest, mac_key=None):
         'volume_meta': manifest.volume_meta,
         'stats': manifest.stats,
         'encryption': manifest.encryption,
-        'fingerprint_key': manifest.fingerprint_key,
+        'fingerprint_key': manifest.fingerprint_key_owner,
         'sealed_volume_meta': manifest.sealed_volume_meta,
     }
     if mac_key is not None:
@@ -410,9 +411,10 @@ def decode_manifest(data, backup_id):
              (isinstance(sealed_volume_meta, str) and encryption is not None
               and volume_meta is None),
              'sealed_volume_meta belongs to encrypted backups only')
-    fingerprint_key = document.get('fingerprint_key')
-    _require(fingerprint_key is None or fingerprint_key in chain,
-             'fingerprint key owner %r is not in the chain', fingerprint_key)
+    fingerprint_key_owner = document.get('fingerprint_key')
+    _require(fingerprint_key_owner is None or fingerprint_key_owner in chain,
+             'fingerprint key owner %r is not in the chain',
+             fingerprint_key_owner)
 
     segments = []
     position = 0
@@ -433,6 +435,6 @@ def decode_manifest(data, backup_id):
              size)
     result = Manifest(backup_id, volume_id, chain, created_at, size,
                       block_size, object_size, segments, volume_meta, stats,
-                      encryption, fingerprint_key)
+                      encryption, fingerprint_key_owner)
     result.sealed_volume_meta = sealed_volume_meta
     return result

@@ -98,12 +98,12 @@ def read_stored(store, backup_id, directory, name, buffer=None):
                       'cannot read: %s' % error)
 
 
-def fingerprint_key(locations, newest):
-    """The key of the fingerprints in the newest manifest's indexes: the
-    `fingerprints` key of the chain member its fingerprint_key names, or
-    None for plain BLAKE3.  locations[d] is chain member d's, with its
-    cipher when it is encrypted."""
-    owner = newest.fingerprint_key
+def fingerprint_secret(locations, newest):
+    """The key bytes of the fingerprints in the newest manifest's indexes:
+    the fingerprint secret of the chain member its fingerprint_key_owner
+    names, or None for plain BLAKE3.  locations[d] is chain member d's,
+    with its cipher when it is encrypted."""
+    owner = newest.fingerprint_key_owner
     if owner is None:
         return None
     location = locations[newest.chain.index(owner)]
@@ -112,7 +112,7 @@ def fingerprint_key(locations, newest):
                       layout.MANIFEST,
                       'its fingerprints are keyed with the key of backup '
                       '%s, which has none' % owner)
-    return location.cipher.fingerprint_key
+    return location.cipher.fingerprint_secret
 
 
 class Repository(object):

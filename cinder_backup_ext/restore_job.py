@@ -97,16 +97,16 @@ def _write_extents(write, work, data):
 
 class RestoreReader(object):
     def __init__(self, repository, locations, newest_manifest, workers,
-                 depth, fingerprint_key=None):
+                 depth, fingerprint_secret=None):
         """locations[d] is the BackupLocation of chain member d;
-        fingerprint_key keys the fingerprints of the newest manifest's
-        indexes (repository.fingerprint_key)."""
+        fingerprint_secret keys the fingerprints of the newest manifest's
+        indexes (repository.fingerprint_secret)."""
         self.repository = repository
         self.locations = locations
         self.manifest = newest_manifest
         self.workers = workers
         self.depth = depth
-        self.fingerprint_key = fingerprint_key
+        self.fingerprint_secret = fingerprint_secret
         self.scratch = sealing.ScratchPool()
 
     def _fetch(self, work):
@@ -115,7 +115,7 @@ class RestoreReader(object):
         scratch = self.scratch.take()
         try:
             data = read_checked(self.repository, self.manifest.backup_id,
-                                self.locations, work, self.fingerprint_key,
+                                self.locations, work, self.fingerprint_secret,
                                 scratch)
         except BaseException:
             self.scratch.give_back(scratch)
@@ -158,7 +158,7 @@ class RestoreReader(object):
                                       self.manifest.block_size)
             work, zeros = group_by_object(index)
             check_zeros(self.manifest.backup_id, newest, index, zeros,
-                        self.fingerprint_key)
+                        self.fingerprint_secret)
             if not volume_is_new:
                 for extent in zeros:
                     volume.zero_range(extent.offset, extent.length)

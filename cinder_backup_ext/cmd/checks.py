@@ -128,7 +128,7 @@ class Checker(object):
             with self.tools.workers() as workers:
                 locations, manifests = self.tools.driver.read_chain_manifests(
                     chain, workers, repo)
-            key = repository.fingerprint_key(locations, manifests[0])
+            key = repository.fingerprint_secret(locations, manifests[0])
         except (exception.BackupCorrupted, exception.BackupKeyError,
                 cinder_exception.InvalidBackup) as error:
             kwargs = getattr(error, 'kwargs', {})

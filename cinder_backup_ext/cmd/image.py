@@ -60,11 +60,11 @@ class BackupImage(object):
     through so the caller can report them."""
 
     def __init__(self, repository, locations, newest_manifest,
-                 cache_objects=16, cache_indexes=4, fingerprint_key=None):
-        """fingerprint_key keys the newest manifest's fingerprints
-        (repository.fingerprint_key)."""
+                 cache_objects=16, cache_indexes=4, fingerprint_secret=None):
+        """fingerprint_secret keys the newest manifest's fingerprints
+        (repository.fingerprint_secret)."""
         self.repository = repository
-        self.fingerprint_key = fingerprint_key
+        self.fingerprint_secret = fingerprint_secret
         self.locations = locations
         self.manifest = newest_manifest
         self.size = newest_manifest.size
@@ -80,7 +80,7 @@ class BackupImage(object):
             work, zeros = restore_job.group_by_object(index)
             restore_job.check_zeros(self.manifest.backup_id,
                                     self.locations[0], index, zeros,
-                                    self.fingerprint_key)
+                                    self.fingerprint_secret)
             return (index, [extent.offset for extent in index.extents],
                     {(w.ref.depth, w.ref.number): w for w in work})
         return self.indexes.get(segment.number, load)
@@ -90,7 +90,7 @@ class BackupImage(object):
         def load():
             return restore_job.read_checked(
                 self.repository, self.manifest.backup_id, self.locations,
-                works[(ref.depth, ref.number)], self.fingerprint_key)
+                works[(ref.depth, ref.number)], self.fingerprint_secret)
         return self.objects.get((index.number, ref.depth, ref.number), load)
 
     def read(self, offset, length):

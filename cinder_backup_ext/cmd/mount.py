@@ -195,13 +195,13 @@ def open_image(tools, backup, cache_objects):
         with tools.workers() as workers:
             locations, manifests = tools.driver.read_chain_manifests(
                 chain, workers, tools.repo)
-        key = repository.fingerprint_key(locations, manifests[0])
+        key = repository.fingerprint_secret(locations, manifests[0])
     except (exception.BackupCorrupted, exception.BackupKeyError,
             cinder_exception.InvalidBackup) as error:
         raise tool_context.ToolError(str(error), tool_context.EXIT_PROBLEMS)
     return image.BackupImage(tools.repo, locations, manifests[0],
                              cache_objects=cache_objects,
-                             fingerprint_key=key)
+                             fingerprint_secret=key)
 
 
 def run(args):

@@ -287,15 +287,18 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                                 chain_length, parent_manifest.block_size)
         return parent_view.ParentView(parent_manifest, load)
 
-    def _fingerprint_keys(self, backup, cipher, parent, keyring):
-        """(owner, key of stored fingerprints, key of the parent's).
+    def _fingerprint_secrets(self, backup, cipher, parent, keyring):
+        """(owner, secret of the stored fingerprints, secret of the
+        parent's): the owner is the ID of the backup whose key keys the
+        fingerprints, the secrets are key bytes.
 
         Once a chain holds an encrypted backup its fingerprints stay keyed,
         with the key of the first encrypted member, so that no later plain
         index reveals hashes of encrypted blocks.
         """
-        parent_owner = parent.manifest.fingerprint_key if parent else None
-        parent_key = None
+        parent_owner = (parent.manifest.fingerprint_key_owner if parent
+                        else None)
+        parent_secret = None
         if parent_owner is not None:
             owner_record = objects.Backup.get_by_id(self.context,
                                                     parent_owner)
@@ -304,10 +307,10 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                 raise cinder_exception.InvalidBackup(
                     reason=_('backup %s keys its fingerprints with a backup '
                              'that has no key') % parent.manifest.backup_id)
-            parent_key = owner_cipher.fingerprint_key
-            return parent_owner, parent_key, parent_key
+            parent_secret = owner_cipher.fingerprint_secret
+            return parent_owner, parent_secret, parent_secret
         if cipher is not None:
-            return backup.id, cipher.fingerprint_key, None
+            return backup.id, cipher.fingerprint_secret, None
         return None, None, None
 
     @staticmethod
@@ -387,12 +390,13 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
     def _write_backup(self, backup, volume, source, backup_metadata,
                       settings, workers, repo, keyring, location, parent,
                       reservation):
-        owner, fingerprint_key, parent_key = self._fingerprint_keys(
-            backup, location.cipher, parent, keyring)
+        owner, fingerprint_secret, parent_secret = (
+            self._fingerprint_secrets(backup, location.cipher, parent,
+                                      keyring))
         writer = backup_job.BackupWriter(
             repo, location, settings.codec, settings.block_size,
             settings.object_size, workers, settings.depth, parent,
-            fingerprint_key, parent_key)
+            fingerprint_secret, parent_secret)
         progress = notifications.ProgressNotifier(
             self.context, backup, volume['size'] * units.Gi)
         # As in Cinder: deleting a backup in progress cancels it.
@@ -576,7 +580,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                     reader = restore_job.RestoreReader(
                         repo, locations, manifests[0], workers,
                         settings.depth,
-                        repository.fingerprint_key(locations, manifests[0]))
+                        repository.fingerprint_secret(locations, manifests[0]))
                     reader.run(throttle.for_restore(volume_file, workers),
                                volume_is_new, on_step=checker)
                     volume_meta = manifests[0].volume_meta

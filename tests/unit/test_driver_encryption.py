@@ -182,7 +182,7 @@ class EncryptedRoundTripTest(EncryptionTestCase):
         key = crypto.derive(master, 'fingerprints')
         cipher = crypto.BackupCipher(full.id, self.key_id(full), master)
         found, indexes = self._read_indexes(full, cipher)
-        self.assertEqual(full.id, found.fingerprint_key)
+        self.assertEqual(full.id, found.fingerprint_key_owner)
         self.assertKeyedFingerprints(indexes, bytes(data), key)
 
         # A plain incremental of an encrypted backup keeps its fingerprints
@@ -195,7 +195,7 @@ class EncryptedRoundTripTest(EncryptionTestCase):
         self.assertIsNone(self.key_id(plain))
         found, indexes = self._read_indexes(plain, None)
         self.assertIsNone(found.encryption)
-        self.assertEqual(full.id, found.fingerprint_key)
+        self.assertEqual(full.id, found.fingerprint_key_owner)
         self.assertKeyedFingerprints(indexes, bytes(data), key)
         self.assertRestores(plain, bytes(data))
 

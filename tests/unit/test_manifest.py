@@ -273,7 +273,7 @@ class CanonicalJsonTest(testtools.TestCase):
                               b'"mac":"' + mac.encode() + b'",')
         checksum = blake3.blake3(MANIFEST_HEAD + tail).hexdigest()
         document = _fixed_manifest(encryption=dict(ENCRYPTION),
-                                   fingerprint_key='b1')
+                                   fingerprint_key_owner='b1')
         data = manifest.encode_manifest(document, MAC_KEY)
         self.assertEqual(_with_checksum(MANIFEST_HEAD, tail, checksum), data)
         manifest.check_mac(data, MAC_KEY)
