@@ -10,11 +10,18 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Extent lists: clipping, merging and inheriting ranges of a volume map.
+"""Extent maps: walking, clipping, merging and inheriting their ranges.
 
-Pure functions over manifest.Extent; no I/O.
+Owns how a backup's volume map is walked: its segments that overlap a range,
+the extents of a segment index within a range (with their offsets within
+their objects), its zero extents apart from its data extents grouped per
+stored object (depth, number), and the bytes of an object an extent maps.
+Pure functions over manifest.SegmentRef and manifest.Extent; no I/O: the
+callers load and cache the segment indexes.
 """
 
+import bisect
+import collections
 import itertools
 
 from cinder_backup_ext import manifest
@@ -69,3 +76,65 @@ def inherit(extents):
     return [e if e.ref is None else
             e._replace(ref=e.ref._replace(depth=e.ref.depth + 1))
             for e in extents]
+
+
+def object_key(ref):
+    """What names a stored object within a chain: (depth, number)."""
+    return ref.depth, ref.number
+
+
+def by_object(extents):
+    """(groups, zeros): the data extents as (ref, [extents]) per stored
+    object, in order of first use, and the zero extents, in order."""
+    groups = collections.OrderedDict()
+    zeros = []
+    for extent in extents:
+        if extent.ref is None:
+            zeros.append(extent)
+            continue
+        key = object_key(extent.ref)
+        if key not in groups:
+            groups[key] = (extent.ref, [])
+        groups[key][1].append(extent)
+    return list(groups.values()), zeros
+
+
+def objects(extents):
+    """{(depth, number): ref} of the stored objects the extents read."""
+    return {object_key(e.ref): e.ref for e in extents if e.ref is not None}
+
+
+def piece(data, extent):
+    """The bytes of an object's plaintext (data) that a data extent maps."""
+    return data[extent.object_offset:extent.object_offset + extent.length]
+
+
+def offsets(extents):
+    """The extents' offsets, for within()."""
+    return [extent.offset for extent in extents]
+
+
+def within(extents, extent_offsets, start, end):
+    """clip() of sorted, contiguous extents to [start, end), looking from
+    the extent that holds start: extent_offsets are their offsets
+    (offsets()).  Scanning from the first extent for every range would be
+    quadratic in the number of extents of a fragmented map."""
+    return clip(extents, start, end,
+                max(0, bisect.bisect_right(extent_offsets, start) - 1))
+
+
+def segments(segment_refs, segment_offsets, start, end):
+    """(segment, low, high) for each segment of a map that overlaps
+    [start, end), in order: [low, high) is the part of the range in it.
+
+    segment_refs are the manifest's (sorted, contiguous, from offset 0),
+    segment_offsets their offsets; the range must lie within the map.
+    """
+    number = bisect.bisect_right(segment_offsets, start) - 1
+    position = start
+    while position < end:
+        segment = segment_refs[number]
+        high = min(end, segment.offset + segment.length)
+        yield segment, position, high
+        position = high
+        number += 1

@@ -18,8 +18,6 @@ the chain).  Keeps at most two segment indexes in memory, so the memory of
 an incremental does not grow with the volume.
 """
 
-import bisect
-
 from cinder_backup_ext import extents as extent_ops
 from cinder_backup_ext import manifest
 
@@ -38,16 +36,17 @@ class ParentView(object):
     def block_size(self):
         return self.manifest.block_size
 
-    def _index(self, number):
+    def _index(self, segment):
         """The segment index and the offsets of its extents."""
+        number = segment.number
         cached = self._cache.get(number)
         if cached is None:
-            index = self._load_index(self.manifest.segments[number])
+            index = self._load_index(segment)
             # Access is sequential: the previous segment can go.
             for old in [n for n in self._cache if n < number - 1]:
                 del self._cache[old]
             cached = self._cache[number] = (
-                index, [extent.offset for extent in index.extents])
+                index, extent_ops.offsets(index.extents))
         return cached
 
     def lookup(self, start, end):
@@ -62,20 +61,11 @@ class ParentView(object):
         block_size = self.block_size
         prints = []
         found = []
-        number = bisect.bisect_right(self._starts, start) - 1
-        position = start
-        while position < end:
-            index, offsets = self._index(number)
-            high = min(end, index.end)
-            first = (position - index.offset) // block_size
+        for segment, low, high in extent_ops.segments(
+                self.manifest.segments, self._starts, start, end):
+            index, offsets = self._index(segment)
+            first = (low - index.offset) // block_size
             last = -(-(high - index.offset) // block_size)
             prints.append(index.fingerprints[first * _FP:last * _FP])
-            # Bisect to the extent holding position: scanning from the
-            # segment's start for every chunk would be quadratic in the
-            # number of extents of a fragmented parent.
-            found.extend(extent_ops.clip(
-                index.extents, position, high,
-                max(0, bisect.bisect_right(offsets, position) - 1)))
-            position = high
-            number += 1
+            found.extend(extent_ops.within(index.extents, offsets, low, high))
         return b''.join(prints), extent_ops.inherit(found)

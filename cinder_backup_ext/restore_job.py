@@ -28,6 +28,7 @@ import functools
 
 from cinder_backup_ext import block_check
 from cinder_backup_ext import concurrency
+from cinder_backup_ext import extents as extent_ops
 from cinder_backup_ext import layout
 from cinder_backup_ext import repository
 from cinder_backup_ext import sealing
@@ -39,17 +40,8 @@ ObjectWork = collections.namedtuple('ObjectWork', 'ref extents index')
 def group_by_object(index):
     """The index's data extents grouped per stored object (ObjectWork), in
     order of first use, and its zero extents."""
-    groups = collections.OrderedDict()
-    zeros = []
-    for extent in index.extents:
-        if extent.ref is None:
-            zeros.append(extent)
-            continue
-        key = (extent.ref.depth, extent.ref.number)
-        if key not in groups:
-            groups[key] = ObjectWork(extent.ref, [], index)
-        groups[key].extents.append(extent)
-    return list(groups.values()), zeros
+    groups, zeros = extent_ops.by_object(index.extents)
+    return [ObjectWork(ref, extents, index) for ref, extents in groups], zeros
 
 
 def _mismatch(backup_id, location, name, error):
@@ -68,6 +60,14 @@ def check_zeros(backup_id, location, index, zeros, key):
                             layout.index_object_name(index.number), error)
 
 
+def plan(backup_id, location, index, key):
+    """(work, zeros) of an index, as group_by_object gives them, once its
+    zero extents have passed check_zeros."""
+    work, zeros = group_by_object(index)
+    check_zeros(backup_id, location, index, zeros, key)
+    return work, zeros
+
+
 def read_checked(repo, backup_id, locations, work, key, scratch=None):
     """The plaintext of work's object, each of its extents checked against
     the fingerprints of work.index (of backup backup_id)."""
@@ -77,10 +77,8 @@ def read_checked(repo, backup_id, locations, work, key, scratch=None):
     view = memoryview(data)
     for extent in work.extents:
         try:
-            block_check.check_data(
-                work.index, extent,
-                view[extent.object_offset:
-                     extent.object_offset + extent.length], key)
+            block_check.check_data(work.index, extent,
+                                   extent_ops.piece(view, extent), key)
         except block_check.Mismatch as error:
             raise _mismatch(backup_id, location,
                             layout.data_object_name(work.ref.number), error)
@@ -90,9 +88,7 @@ def read_checked(repo, backup_id, locations, work, key, scratch=None):
 def _write_extents(write, work, data):
     view = memoryview(data)
     for extent in work.extents:
-        write(extent.offset,
-              view[extent.object_offset:
-                   extent.object_offset + extent.length])
+        write(extent.offset, extent_ops.piece(view, extent))
 
 
 class RestoreReader(object):
@@ -156,9 +152,8 @@ class RestoreReader(object):
             index = self.workers.call(self.repository.read_index, newest,
                                       segment, chain_length,
                                       self.manifest.block_size)
-            work, zeros = group_by_object(index)
-            check_zeros(self.manifest.backup_id, newest, index, zeros,
-                        self.fingerprint_secret)
+            work, zeros = plan(self.manifest.backup_id, newest, index,
+                               self.fingerprint_secret)
             if not volume_is_new:
                 for extent in zeros:
                     volume.zero_range(extent.offset, extent.length)

@@ -119,6 +119,7 @@ class Checker(object):
         that one segment index at a time is held."""
         from cinder import exception as cinder_exception
         from cinder_backup_ext import exception
+        from cinder_backup_ext import extents as extent_ops
         from cinder_backup_ext import repository
         repo = self.tools.repo
         ids = report.chain
@@ -145,8 +146,7 @@ class Checker(object):
                 report.failed(ids[0], error)
                 continue
             readable.append((segment, manifests[0].block_size))
-            used = {(e.ref.depth, e.ref.number): e.ref
-                    for e in index.extents if e.ref is not None}
+            used = extent_ops.objects(index.extents)
             deep_total += sum(ref.materials.stored for ref in used.values())
             refs.update(used)
         if self.deep:
@@ -170,9 +170,8 @@ class Checker(object):
             try:
                 index = repo.read_index(locations[0], segment,
                                         len(locations), block_size)
-                work, zeros = restore_job.group_by_object(index)
-                restore_job.check_zeros(report.backup_id, locations[0],
-                                        index, zeros, key)
+                work, _zeros = restore_job.plan(report.backup_id,
+                                                locations[0], index, key)
             except exception.BackupCorrupted as error:
                 report.failed(report.backup_id, error)
                 continue

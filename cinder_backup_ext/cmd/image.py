@@ -22,9 +22,9 @@ checked against the fingerprint the index recorded.  No threads: callers
 serialise reads.
 """
 
-import bisect
 import collections
 
+from cinder_backup_ext import extents as extent_ops
 from cinder_backup_ext import restore_job
 
 
@@ -77,12 +77,11 @@ class BackupImage(object):
             index = self.repository.read_index(
                 self.locations[0], segment, len(self.manifest.chain),
                 self.manifest.block_size)
-            work, zeros = restore_job.group_by_object(index)
-            restore_job.check_zeros(self.manifest.backup_id,
-                                    self.locations[0], index, zeros,
-                                    self.fingerprint_secret)
-            return (index, [extent.offset for extent in index.extents],
-                    {(w.ref.depth, w.ref.number): w for w in work})
+            work, _zeros = restore_job.plan(self.manifest.backup_id,
+                                            self.locations[0], index,
+                                            self.fingerprint_secret)
+            return (index, extent_ops.offsets(index.extents),
+                    {extent_ops.object_key(w.ref): w for w in work})
         return self.indexes.get(segment.number, load)
 
     def _object(self, index, works, ref):
@@ -90,7 +89,7 @@ class BackupImage(object):
         def load():
             return restore_job.read_checked(
                 self.repository, self.manifest.backup_id, self.locations,
-                works[(ref.depth, ref.number)], self.fingerprint_secret)
+                works[extent_ops.object_key(ref)], self.fingerprint_secret)
         return self.objects.get((index.number, ref.depth, ref.number), load)
 
     def read(self, offset, length):
@@ -98,18 +97,15 @@ class BackupImage(object):
         end."""
         end = min(self.size, offset + max(0, length))
         pieces = []
-        position = max(0, offset)
-        while position < end:
-            segment = self.manifest.segments[
-                bisect.bisect_right(self._segment_offsets, position) - 1]
+        for segment, low, high in extent_ops.segments(
+                self.manifest.segments, self._segment_offsets,
+                max(0, offset), end):
             index, starts, works = self._index(segment)
-            extent = index.extents[bisect.bisect_right(starts, position) - 1]
-            stop = min(end, extent.offset + extent.length)
-            if extent.ref is None:
-                pieces.append(bytes(stop - position))
-            else:
-                data = self._object(index, works, extent.ref)
-                start = extent.object_offset + position - extent.offset
-                pieces.append(data[start:start + stop - position])
-            position = stop
+            for extent in extent_ops.within(index.extents, starts, low,
+                                            high):
+                if extent.ref is None:
+                    pieces.append(bytes(extent.length))
+                else:
+                    data = self._object(index, works, extent.ref)
+                    pieces.append(extent_ops.piece(data, extent))
         return b''.join(pieces)
