@@ -227,16 +227,14 @@ class Tools(object):
 
     def chain(self, backup):
         """The backup and its ancestors, newest first."""
-        chain = [backup]
-        seen = {backup.id}
-        while chain[-1].parent_id:
-            parent = self.backup(chain[-1].parent_id)
-            if parent.id in seen:
-                raise ToolError('backup %s has a cyclic parent chain'
-                                % backup.id, EXIT_PROBLEMS)
-            seen.add(parent.id)
-            chain.append(parent)
-        return chain
+        from cinder_backup_ext import chain as backup_chain
+
+        def parent_of(member):
+            return self.backup(member.parent_id) if member.parent_id else None
+        try:
+            return backup_chain.walk(backup, parent_of)
+        except backup_chain.ChainError as error:
+            raise ToolError(str(error), EXIT_PROBLEMS)
 
     # --- coordination -----------------------------------------------------
 

@@ -34,6 +34,7 @@ from cinder import objects
 from cinder.objects import fields
 
 from cinder_backup_ext import backup_job
+from cinder_backup_ext import chain as backup_chain
 from cinder_backup_ext import codec
 from cinder_backup_ext import concurrency
 from cinder_backup_ext import crypto
@@ -218,18 +219,14 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
 
     def _chain(self, backup):
         """The backup and its ancestors, newest first, from the DB."""
-        chain = [backup]
-        seen = {backup.id}
-        while chain[-1].parent_id:
-            parent = objects.Backup.get_by_id(self.context,
-                                              chain[-1].parent_id)
-            if parent.id in seen or len(chain) > manifest.MAX_CHAIN:
-                raise cinder_exception.InvalidBackup(
-                    reason=_('backup %s has a cyclic parent chain')
-                    % backup.id)
-            seen.add(parent.id)
-            chain.append(parent)
-        return chain
+        def parent_of(member):
+            if not member.parent_id:
+                return None
+            return objects.Backup.get_by_id(self.context, member.parent_id)
+        try:
+            return backup_chain.walk(backup, parent_of)
+        except backup_chain.ChainError as error:
+            raise cinder_exception.InvalidBackup(reason=str(error))
 
     def _status_checker(self, backup, should_stop, on_stop):
         """Return a callback that raises on_stop() once should_stop(status)
