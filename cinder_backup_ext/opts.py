@@ -17,14 +17,14 @@ backup_compression_algorithm, backup_file_size, ...) are Cinder's and
 appear in Cinder's own configuration reference, not here.
 """
 
-from cinder_backup_ext.drivers import chunked
 from cinder_backup_ext import io_priority
 from cinder_backup_ext import memory
+from cinder_backup_ext import settings
 from cinder_backup_ext import throttle
 
 
 def list_opts():
-    return [('DEFAULT', list(chunked.chunked_opts) +
+    return [('DEFAULT', list(settings.chunked_opts) +
              list(throttle.throttle_opts) +
              list(io_priority.io_priority_opts) +
              list(memory.memory_opts))]

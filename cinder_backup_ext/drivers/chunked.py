@@ -13,13 +13,14 @@
 """The engine's face to Cinder: ChunkedBackupDriver.
 
 Owns the backup driver API (backup, restore, delete, export/import,
-setup checks), configuration, chains, cancellation and errors.  It knows
-nothing of files or mounts: a subclass provides the ObjectStore.  The data
-paths live in backup_job, restore_job and legacy.
+setup checks), the dispatch of each to the engine and the errors Cinder
+sees.  It knows nothing of files or mounts: a subclass provides the
+ObjectStore.  The data paths live in backup_job, restore_job and legacy;
+configuration in settings, key lifecycle in backup_keys, checks of parents
+and children in lineage, cancellation in cancellation.
 """
 
 import abc
-import collections
 import time
 import types
 
@@ -34,16 +35,16 @@ from cinder import objects
 from cinder.objects import fields
 
 from cinder_backup_ext import backup_job
-from cinder_backup_ext import chain as backup_chain
-from cinder_backup_ext import codec
+from cinder_backup_ext import backup_keys
+from cinder_backup_ext import cancellation
 from cinder_backup_ext import concurrency
-from cinder_backup_ext import crypto
 from cinder_backup_ext import exception
 from cinder_backup_ext.i18n import _
 from cinder_backup_ext import io_priority
 from cinder_backup_ext import keys
 from cinder_backup_ext import layout
 from cinder_backup_ext import legacy
+from cinder_backup_ext import lineage
 from cinder_backup_ext import manifest
 from cinder_backup_ext import memory
 from cinder_backup_ext import notifications
@@ -51,86 +52,13 @@ from cinder_backup_ext import parent as parent_view
 from cinder_backup_ext import records
 from cinder_backup_ext import repository
 from cinder_backup_ext import restore_job
+from cinder_backup_ext import settings as driver_settings
 from cinder_backup_ext import throttle
 from cinder_backup_ext import volume_io
 
 LOG = logging.getLogger(__name__)
 
-chunked_opts = [
-    cfg.IntOpt('backup_object_size',
-               default=8 * units.Mi,
-               min=4096,
-               help='Bytes of volume data read, compared and stored per '
-                    'object. Each object is compressed on its own, so '
-                    'larger objects compress better and make fewer files; '
-                    'smaller ones take less memory. Must be a multiple of '
-                    'backup_sha_block_size_bytes; objects never exceed '
-                    'backup_file_size.'),
-    cfg.IntOpt('backup_native_threads',
-               default=2,
-               min=1,
-               help='Native threads that fingerprint, compress, encrypt, '
-                    'verify and store objects in parallel for one backup or '
-                    'restore. Up to the CPU cores a host can spare for one '
-                    'operation; each thread adds two or three object-sized '
-                    'buffers to its memory.'),
-    cfg.BoolOpt('backup_encryption_enabled',
-                default=False,
-                help='Encrypt every new backup with a 256-bit AES key of its '
-                     'own, created through the key manager configured in '
-                     '[key_manager] (Barbican). Restores and deletes of '
-                     'existing backups work whatever this says.'),
-    cfg.IntOpt('backup_allocation_samples',
-               default=16,
-               min=0,
-               help='Blocks (backup_sha_block_size_bytes each) read at '
-                    'random, before a backup, in the parts of a thin volume '
-                    'that it reports as never allocated (Ceph RBD): a block '
-                    'holding data there fails the backup instead of storing '
-                    'zeros for it. 0 trusts the report without a check.'),
-    cfg.IntOpt('backup_pipeline_depth',
-               default=2,
-               min=1,
-               help='Objects in flight per backup or restore (at least '
-                    'backup_native_threads). A backup holds about (depth + '
-                    '1 + 2 x threads) x backup_object_size, plus threads x '
-                    'backup_object_size when encrypted, whatever the volume '
-                    'size. Segment indexes come on top: a segment covers '
-                    '1024 objects (8 GiB), and when every block in it is '
-                    'an extent of its own they add up to about 100 MiB to '
-                    'a full backup, 95 MiB to a restore and 200 MiB to an '
-                    'incremental (which also holds two of its parent\'s '
-                    'indexes), or 385 MiB when its blocks come from the '
-                    'objects of many ancestors, with the default 32 KiB '
-                    'backup_sha_block_size_bytes; in proportion to '
-                    'backup_object_size / backup_sha_block_size_bytes '
-                    '(8 times as much with 4 KiB blocks). See '
-                    'tools/measure_index_memory.py.'),
-]
-
 CONF = cfg.CONF
-CONF.register_opts(chunked_opts)
-# Cinder's own options keep their names and meanings: operators' cinder.conf
-# files keep working, and registering them again would collide.
-CONF.import_opt('backup_compression_algorithm', 'cinder.backup.chunkeddriver')
-CONF.import_opt('backup_sha_block_size_bytes', 'cinder.backup.drivers.posix')
-CONF.import_opt('backup_file_size', 'cinder.backup.drivers.posix')
-CONF.import_opt('backup_container', 'cinder.backup.drivers.posix')
-
-# Statuses of a parent whose data stays as its incremental found it (a
-# restore only reads it).
-_PARENT_USABLE = (fields.BackupStatus.AVAILABLE,
-                  fields.BackupStatus.RESTORING)
-
-# How often, at most, a running operation reads its status from the DB.
-STATUS_CHECK_SECONDS = 1.0
-
-Settings = collections.namedtuple(
-    'Settings', 'codec block_size object_size threads depth')
-
-
-class _Cancelled(Exception):
-    pass
 
 
 class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
@@ -146,7 +74,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
 
     @staticmethod
     def get_driver_options():
-        return (chunked_opts + throttle.throttle_opts +
+        return (driver_settings.chunked_opts + throttle.throttle_opts +
                 io_priority.io_priority_opts + memory.memory_opts)
 
     @abc.abstractmethod
@@ -159,54 +87,8 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
             self._store = self._create_store()
         return self._store
 
-    # --- configuration -------------------------------------------------
-
-    @staticmethod
-    def _codec():
-        """backup_compression_algorithm as the operator set it; zstd when
-        it was left at Cinder's default (zlib), which compresses about as
-        well at a fraction of the CPU time."""
-        location = CONF.get_location('backup_compression_algorithm')
-        if location is None or location.location == cfg.Locations.opt_default:
-            return codec.ZSTD
-        return codec.canonical(CONF.backup_compression_algorithm)
-
-    def _settings(self):
-        try:
-            codec_name = self._codec()
-        except codec.CodecError:
-            raise cinder_exception.InvalidConfigurationValue(
-                option='backup_compression_algorithm',
-                value=CONF.backup_compression_algorithm)
-        except cfg.ConfigSourceValueError as error:
-            # oslo.config refuses a value outside the option's choices
-            # when it is read; the operator gets Cinder's error, naming
-            # the option, not a bare oslo.config one.
-            raise cinder_exception.InvalidConfigurationValue(
-                option='backup_compression_algorithm',
-                value=str(error).rpartition('is not valid: ')[2])
-        block_size = CONF.backup_sha_block_size_bytes
-        if block_size <= 0:
-            raise cinder_exception.InvalidConfigurationValue(
-                option='backup_sha_block_size_bytes', value=block_size)
-        object_size = min(CONF.backup_object_size, CONF.backup_file_size)
-        if object_size % block_size:
-            option = ('backup_object_size'
-                      if object_size == CONF.backup_object_size
-                      else 'backup_file_size')
-            LOG.error('%(option)s (%(value)d) must be a multiple of '
-                      'backup_sha_block_size_bytes (%(block)d).',
-                      {'option': option, 'value': object_size,
-                       'block': block_size})
-            raise cinder_exception.InvalidConfigurationValue(
-                option=option, value=object_size)
-        return Settings(codec_name, block_size, object_size,
-                        CONF.backup_native_threads,
-                        max(CONF.backup_pipeline_depth,
-                            CONF.backup_native_threads))
-
     def check_for_setup_error(self):
-        self._settings()
+        driver_settings.read()
 
     # --- helpers ---------------------------------------------------------
 
@@ -216,43 +98,6 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         its key if it is encrypted)."""
         cipher = keyring.cipher(backup) if keyring else None
         return repository.BackupLocation(backup.container, backup.id, cipher)
-
-    def _chain(self, backup):
-        """The backup and its ancestors, newest first, from the DB."""
-        def parent_of(member):
-            if not member.parent_id:
-                return None
-            return objects.Backup.get_by_id(self.context, member.parent_id)
-        try:
-            return backup_chain.walk(backup, parent_of)
-        except backup_chain.ChainError as error:
-            raise cinder_exception.InvalidBackup(reason=str(error))
-
-    def _status_checker(self, backup, should_stop, on_stop):
-        """Return a callback that raises on_stop() once should_stop(status)
-        holds for the backup; it reads the DB at most once a second."""
-        last = [0.0]
-
-        def check(_position):
-            now = time.monotonic()
-            if now - last[0] < STATUS_CHECK_SECONDS:
-                return
-            last[0] = now
-            with backup.as_read_deleted():
-                backup.refresh()
-            if should_stop(backup.status):
-                raise on_stop()
-        return check
-
-    @staticmethod
-    def _being_deleted(backup):
-        try:
-            with backup.as_read_deleted():
-                backup.refresh()
-        except Exception:
-            return False
-        return backup.status in (fields.BackupStatus.DELETING,
-                                 fields.BackupStatus.DELETED)
 
     @staticmethod
     def _storage_error(backup, action, error):
@@ -264,19 +109,11 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
 
     def _parent_view(self, backup, settings, workers, repo, keyring):
         parent = objects.Backup.get_by_id(self.context, backup.parent_id)
-        if records.is_legacy(parent):
-            raise cinder_exception.InvalidBackup(
-                reason=_('parent backup %s was made by another driver; make '
-                         'a full backup first') % parent.id)
+        lineage.check_parent_format(parent)
         location = self._location(parent, keyring)
         parent_manifest = workers.call(repo.read_manifest, location)
-        if parent_manifest.block_size != settings.block_size:
-            raise cinder_exception.InvalidBackup(
-                reason=_('backup_sha_block_size_bytes changed from %(old)d '
-                         'to %(new)d since parent backup %(id)s; make a full '
-                         'backup') % {'old': parent_manifest.block_size,
-                                      'new': settings.block_size,
-                                      'id': parent.id})
+        lineage.check_parent_block_size(parent, parent_manifest,
+                                        settings.block_size)
         chain_length = len(parent_manifest.chain)
 
         def load(segment):
@@ -284,42 +121,9 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                                 chain_length, parent_manifest.block_size)
         return parent_view.ParentView(parent_manifest, load)
 
-    def _fingerprint_secrets(self, backup, cipher, parent, keyring):
-        """(owner, secret of the stored fingerprints, secret of the
-        parent's): the owner is the ID of the backup whose key keys the
-        fingerprints, the secrets are key bytes.
-
-        Once a chain holds an encrypted backup its fingerprints stay keyed,
-        with the key of the first encrypted member, so that no later plain
-        index reveals hashes of encrypted blocks.
-        """
-        parent_owner = (parent.manifest.fingerprint_key_owner if parent
-                        else None)
-        parent_secret = None
-        if parent_owner is not None:
-            owner_record = objects.Backup.get_by_id(self.context,
-                                                    parent_owner)
-            owner_cipher = keyring.cipher(owner_record)
-            if owner_cipher is None:
-                raise cinder_exception.InvalidBackup(
-                    reason=_('backup %s keys its fingerprints with a backup '
-                             'that has no key') % parent.manifest.backup_id)
-            parent_secret = owner_cipher.fingerprint_secret
-            return parent_owner, parent_secret, parent_secret
-        if cipher is not None:
-            return backup.id, cipher.fingerprint_secret, None
-        return None, None, None
-
-    @staticmethod
-    def _encryption(cipher):
-        if cipher is None:
-            return None
-        return {'algorithm': crypto.ALGORITHM, 'key_id': cipher.key_id,
-                'kdf': crypto.KDF}
-
     def backup(self, backup, volume_file, backup_metadata=True):
         """Back the volume up; incremental when backup.parent_id is set."""
-        settings = self._settings()
+        settings = driver_settings.read()
         volume = self.db.volume_get(self.context, backup.volume_id)
         if volume['size'] <= 0:
             raise cinder_exception.InvalidVolume(
@@ -356,8 +160,8 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                 # A delete that runs while the backup is written removes
                 # its files under it, so the writer may fail before it
                 # sees the status: that is a cancellation too.
-                if isinstance(error, _Cancelled) or \
-                        self._being_deleted(backup):
+                if isinstance(error, cancellation.Cancelled) or \
+                        cancellation.being_deleted(backup):
                     LOG.info('Backup %s was cancelled; removed what it '
                              'wrote.', backup.id)
                     return
@@ -388,8 +192,8 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                       settings, workers, repo, keyring, location, parent,
                       reservation):
         owner, fingerprint_secret, parent_secret = (
-            self._fingerprint_secrets(backup, location.cipher, parent,
-                                      keyring))
+            backup_keys.fingerprint_secrets(self.context, backup,
+                                            location.cipher, parent, keyring))
         writer = backup_job.BackupWriter(
             repo, location, settings.codec, settings.block_size,
             settings.object_size, workers, settings.depth, parent,
@@ -397,10 +201,10 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         progress = notifications.ProgressNotifier(
             self.context, backup, volume['size'] * units.Gi)
         # As in Cinder: deleting a backup in progress cancels it.
-        checker = self._status_checker(
+        checker = cancellation.status_checker(
             backup, lambda status: status in (
                 fields.BackupStatus.DELETING,
-                fields.BackupStatus.DELETED), _Cancelled)
+                fields.BackupStatus.DELETED), cancellation.Cancelled)
         started = time.monotonic()
         volume_bytes = source.size()
         allocation = self._allocation(backup, source, volume_bytes,
@@ -413,10 +217,10 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         # read; a delete that came in since (and may have removed files
         # under the writer, which recreates its directories) must not end
         # in a manifest: a complete-looking backup nobody will keep.
-        if self._being_deleted(backup):
-            raise _Cancelled()
+        if cancellation.being_deleted(backup):
+            raise cancellation.Cancelled()
         if parent is not None:
-            self._check_parent_kept(backup)
+            lineage.check_parent_kept(self.context, backup)
         volume_meta = (self.get_metadata(backup.volume_id)
                        if backup_metadata else None)
         chain = [backup.id] + (parent.manifest.chain if parent else [])
@@ -424,7 +228,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
             backup.id, backup.volume_id, chain,
             timeutils.utcnow().isoformat(), size, settings.block_size,
             settings.object_size, segments, volume_meta or None,
-            dict(writer.stats), self._encryption(location.cipher), owner)
+            dict(writer.stats), backup_keys.encryption(location.cipher), owner)
         # Through the placeholder made before the first object: a delete
         # that ran since, however late, removed it, and the write fails
         # instead of completing a backup whose objects are gone.
@@ -432,28 +236,6 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                      reservation)
         elapsed = max(time.monotonic() - started, 1e-6)
         return writer, size, count, elapsed, progress
-
-    def _check_parent_kept(self, backup):
-        """The parent is still there to build on.
-
-        Cinder's API checks that a backup has no incrementals before it
-        deletes it, but not atomically with creating one: a parent deleted
-        while its incremental is written would leave the incremental
-        referring to objects that are gone.  Checked just before the
-        manifest; a delete of the parent that starts later finds this
-        backup's record (delete_backup) and refuses.
-        """
-        try:
-            parent = objects.Backup.get_by_id(self.context, backup.parent_id)
-        except cinder_exception.BackupNotFound:
-            parent = None
-        if parent is None or parent.status not in _PARENT_USABLE:
-            raise cinder_exception.InvalidBackup(
-                reason=_('parent backup %(id)s was %(what)s while this '
-                         'incremental backup was written; nothing of it was '
-                         'kept') % {'id': backup.parent_id,
-                                    'what': 'deleted' if parent is None else
-                                    'set to status %s' % parent.status})
 
     @staticmethod
     def _allocation(backup, source, volume_bytes, settings):
@@ -513,15 +295,8 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                         '%(err)s', {'dir': location.directory, 'err': error})
             return
         if location.cipher is not None:
-            self._delete_key(location.backup_id, location.cipher.key_id)
-
-    def _delete_key(self, backup_id, key_id):
-        try:
-            keys.delete_key(self.context, backup_id, key_id)
-        except exception.BackupKeyError as error:
-            # The data is gone; an orphaned key in Barbican is harmless but
-            # worth the operator's attention.
-            LOG.error('%s. Delete it in the key manager.', error)
+            backup_keys.delete_key(self.context, location.backup_id,
+                                   location.cipher.key_id)
 
     # --- restore ---------------------------------------------------------
 
@@ -541,22 +316,14 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
                      for location in found]
         locations = [location.with_object_size(member_manifest.object_size)
                      for location, member_manifest in zip(found, manifests)]
-        expected = [member.id for member in chain]
-        for depth, member_manifest in enumerate(manifests):
-            if member_manifest.chain != expected[depth:]:
-                raise cinder_exception.InvalidBackup(
-                    reason=_('backup %(id)s: the repository records the '
-                             'chain %(stored)s, the database %(db)s')
-                    % {'id': chain[depth].id,
-                       'stored': member_manifest.chain,
-                       'db': expected[depth:]})
+        lineage.check_manifest_chains(chain, manifests)
         return locations, manifests
 
     def restore(self, backup, volume_id, volume_file, volume_is_new):
         """Restore the backup (and its chain) into volume_file."""
-        settings = self._settings()
-        chain = self._chain(backup)
-        checker = self._status_checker(
+        settings = driver_settings.read()
+        chain = lineage.chain(self.context, backup)
+        checker = cancellation.status_checker(
             backup, lambda status: status != fields.BackupStatus.RESTORING,
             lambda: cinder_exception.BackupRestoreCancel(
                 back_id=backup.id, vol_id=volume_id))
@@ -635,7 +402,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
     def delete_backup(self, backup):
         """Delete the backup's objects; a backup that never wrote any is
         deleted at once."""
-        self._refuse_with_children(backup)
+        lineage.refuse_with_children(self.context, backup)
         if not backup.container or not backup.service_metadata:
             LOG.info('Backup %s has no stored data to delete.', backup.id)
             return
@@ -653,31 +420,8 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
             raise self._storage_error(backup, 'deleting', error)
         key_id = records.key_id(backup)
         if key_id is not None:
-            self._delete_key(backup.id, key_id)
+            backup_keys.delete_key(self.context, backup.id, key_id)
         LOG.info('Deleted backup %s.', backup.id)
-
-    def _refuse_with_children(self, backup):
-        """An incremental backup reads its parent's objects: a backup with
-        records naming it as parent (not deleted, whatever their status)
-        keeps its data.
-
-        Cinder's API makes the same check, but a new incremental can be
-        created between that check and this delete.  The record of an
-        incremental exists before it writes anything, and it checks its
-        parent again before its manifest (_check_parent_kept): one of the
-        two always sees the other.
-        """
-        # Deleted records are no children, whatever the caller's context
-        # reads.
-        children = objects.BackupList.get_all(
-            self.context.elevated(read_deleted='no'),
-            filters={'parent_id': backup.id})
-        if len(children):
-            raise cinder_exception.InvalidBackup(
-                reason=_('backup %(id)s has incremental backups that are '
-                         'not deleted: %(children)s; delete them first')
-                % {'id': backup.id,
-                   'children': ', '.join(sorted(c.id for c in children))})
 
     def export_record(self, backup):
         # Cinder's manager calls import_record before it copies the

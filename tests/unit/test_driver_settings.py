@@ -21,6 +21,7 @@ from cinder import exception
 from oslo_config import cfg
 
 from cinder_backup_ext.drivers import chunked
+from cinder_backup_ext import settings
 from tests.unit import driver_base as base
 
 
@@ -56,10 +57,11 @@ class CompressionDefaultTest(base.DriverTestCase):
         conf = cfg.ConfigOpts()
         conf.register_opts(cinder_chunked.backup_opts)
         conf.register_opts(cinder_posix.posixbackup_service_opts)
-        conf.register_opts(chunked.chunked_opts)
+        conf.register_opts(settings.chunked_opts)
         conf(args=[], project='cinder', default_config_files=[path],
              use_env=False)
         self.mock_object(chunked, 'CONF', conf)
+        self.mock_object(settings, 'CONF', conf)
         return conf
 
     def backup_codec(self):
