@@ -106,8 +106,8 @@ class RestoreReader(object):
         self.scratch = sealing.ScratchPool()
 
     def _fetch(self, work):
-        """(work, plaintext, the scratch it lives in): run() writes the
-        plaintext out, then gives the scratch back."""
+        """(plaintext, the scratch it lives in) of work's object, checked:
+        _write_out writes it, then gives the scratch back."""
         scratch = self.scratch.take()
         try:
             data = read_checked(self.repository, self.manifest.backup_id,
@@ -116,25 +116,29 @@ class RestoreReader(object):
         except BaseException:
             self.scratch.give_back(scratch)
             raise
-        return work, data, scratch
+        return data, scratch
 
-    def _restore_on_worker(self, write, work):
-        """Fetch, check and write one object, all on the native worker
-        that runs it."""
-        _work, data, scratch = self._fetch(work)
+    def _write_out(self, write, work, fetched):
+        data, scratch = fetched
         try:
             _write_extents(write, work, data)
         finally:
             self.scratch.give_back(scratch)
+
+    def _restore_on_worker(self, write, work):
+        """Fetch, check and write one object, all on the native worker
+        that runs it."""
+        self._write_out(write, work, self._fetch(work))
         return work
 
-    def _write_here(self, volume, results):
-        """Write what workers fetched on this thread, object by object,
-        in order; yield each object once it is written."""
-        for work, data, scratch in results:
-            _write_extents(volume.write_at, work, data)
-            self.scratch.give_back(scratch)
-            yield work
+    def _write_here(self, volume, work):
+        """Fetch on the workers and write on this thread, object by
+        object, in order; yield each object once it is written."""
+        fetched = concurrency.ordered_map(self.workers, self._fetch, work,
+                                          self.depth)
+        for item, result in zip(work, fetched):
+            self._write_out(volume.write_at, item, result)
+            yield item
 
     def run(self, volume, volume_is_new, on_step=lambda done: None):
         """Write the backup's data into the volume (a volume_io.VolumeFile,
@@ -166,8 +170,7 @@ class RestoreReader(object):
                     functools.partial(self._restore_on_worker, write),
                     work, 2 * self.depth)
             else:
-                written = self._write_here(volume, concurrency.ordered_map(
-                    self.workers, self._fetch, work, self.depth))
+                written = self._write_here(volume, work)
             for item in written:
                 on_step(item.extents[-1].offset + item.extents[-1].length)
         on_step(self.manifest.size)
