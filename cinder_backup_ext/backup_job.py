@@ -29,6 +29,7 @@ as unread_bytes.
 
 import collections
 
+from cinder_backup_ext import buffers
 from cinder_backup_ext import concurrency
 from cinder_backup_ext import extents as extent_ops
 from cinder_backup_ext import fingerprint
@@ -62,7 +63,7 @@ def _unread_zeros(chunk):
     block), so it costs less than a round trip to a worker."""
     data = chunk.data
     return isinstance(data, bytes) and \
-        data is fingerprint.zero_block(len(data))
+        data is buffers.zero_block(len(data))
 
 
 # Stands for the chunk's own object until it is sealed.
@@ -192,7 +193,7 @@ class BackupWriter(object):
                         offset, offset + self.object_size):
                 # Never allocated, so zeros: not read.  The shared zero
                 # block is recognised by identity, without a byte compared.
-                data = fingerprint.zero_block(
+                data = buffers.zero_block(
                     min(self.object_size, allocation.size - offset))
                 self.stats['unread_bytes'] += len(data)
                 skipped = True

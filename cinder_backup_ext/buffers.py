@@ -12,14 +12,22 @@
 
 """Reuse of object-sized memory: free lists, and filling given buffers.
 
-Owns the two mechanisms that keep memory per job rather than per object:
+Owns the mechanisms that keep memory per job rather than per object:
 a free list of costly objects (buffers, zstd streams) that any thread may
-borrow from, and reading into an existing buffer until it is full.  Knows
-nothing of what the bytes are.
+borrow from, reading into an existing buffer until it is full, and the
+shared read-only zero blocks.  Knows nothing of what the bytes are.
 """
 
 import collections
 import contextlib
+import functools
+
+
+@functools.lru_cache(maxsize=8)
+def zero_block(size):
+    """size zero bytes, the same object for every caller: a thin volume's
+    holes cost no memory, and a caller may recognise one by identity."""
+    return bytes(size)
 
 
 class FreeList(object):

@@ -22,6 +22,7 @@ import functools
 
 import blake3
 
+from cinder_backup_ext import buffers
 from cinder_backup_ext import manifest
 
 SIZE = manifest.FINGERPRINT_SIZE
@@ -36,14 +37,9 @@ def block_fingerprint(block, key=None):
     return blake3.blake3(block, key=key, max_threads=1).digest()
 
 
-@functools.lru_cache(maxsize=8)
-def zero_block(size):
-    return bytes(size)
-
-
 @functools.lru_cache(maxsize=16)
 def zero_fingerprint(size, key=None):
-    return block_fingerprint(zero_block(size), key)
+    return block_fingerprint(buffers.zero_block(size), key)
 
 
 def scan(data, block_size, key=None):
@@ -60,7 +56,7 @@ def scan(data, block_size, key=None):
     """
     length = len(data)
     full, rest = divmod(length, block_size)
-    if length <= _ZERO_FAST_PATH_LIMIT and data == zero_block(length):
+    if length <= _ZERO_FAST_PATH_LIMIT and data == buffers.zero_block(length):
         prints = zero_fingerprint(block_size, key) * full
         if rest:
             prints += zero_fingerprint(rest, key)

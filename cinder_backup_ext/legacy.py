@@ -31,9 +31,9 @@ import re
 
 from cinder import exception as cinder_exception
 
+from cinder_backup_ext import buffers
 from cinder_backup_ext import codec
 from cinder_backup_ext import concurrency
-from cinder_backup_ext import fingerprint
 from cinder_backup_ext import layout
 from cinder_backup_ext import repository
 from cinder_backup_ext import volume_io
@@ -205,7 +205,7 @@ class LegacyBackups(object):
             return
         for start in range(0, len(data), _ZERO_SKIP):
             piece = data[start:start + _ZERO_SKIP]
-            if piece != fingerprint.zero_block(len(piece)):
+            if piece != buffers.zero_block(len(piece)):
                 volume.write_at(offset + start, piece)
 
     def delete(self, backup):

@@ -51,7 +51,6 @@ from oslo_log import log as logging
 from cinder_backup_ext import buffers
 from cinder_backup_ext import concurrency
 from cinder_backup_ext import disk
-from cinder_backup_ext import fingerprint
 
 LOG = logging.getLogger(__name__)
 
@@ -173,7 +172,7 @@ def _write_zeros(write, offset, length):
     end = offset + length
     while position < end:
         piece = min(_ZERO_WRITE, end - position)
-        write(position, fingerprint.zero_block(piece))
+        write(position, buffers.zero_block(piece))
         position += piece
 
 
@@ -387,7 +386,7 @@ class VolumeFile(object):
             length = min(block_size, end - offset)
             self.seek(offset)
             data = self.read_into(memoryview(buffer)[:length])
-            if bytes(data) != fingerprint.zero_block(len(data)):
+            if bytes(data) != buffers.zero_block(len(data)):
                 self.seek(0)
                 return offset
         self.seek(0)
@@ -561,7 +560,7 @@ class _Descriptor(object):
                 _clear(view[position - offset:data - offset])
                 unread += data - position
                 if unread == length:
-                    return fingerprint.zero_block(length), length
+                    return buffers.zero_block(length), length
             if data >= end:
                 break
             # Past the end of a data range is a hole, or the file's end.

@@ -19,9 +19,9 @@ import os
 import fixtures
 import testtools
 
+from cinder_backup_ext import buffers
 from cinder_backup_ext import concurrency
 from cinder_backup_ext import disk
-from cinder_backup_ext import fingerprint
 from cinder_backup_ext import volume_io
 from tests.unit import fake_rbd
 
@@ -139,7 +139,7 @@ class FileHolesTest(testtools.TestCase):
     def test_a_chunk_all_hole_is_the_shared_zero_block(self):
         buffer = bytearray(b'\xff' * 64 * KiB)
         data, unread = self.volume.read_chunk(128 * KiB, 64 * KiB, buffer)
-        self.assertIs(fingerprint.zero_block(64 * KiB), data)
+        self.assertIs(buffers.zero_block(64 * KiB), data)
         self.assertEqual(64 * KiB, unread)
 
     def test_a_short_last_chunk(self):
