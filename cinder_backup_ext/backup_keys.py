@@ -29,6 +29,7 @@ from cinder_backup_ext import crypto
 from cinder_backup_ext import exception
 from cinder_backup_ext.i18n import _
 from cinder_backup_ext import keys
+from cinder_backup_ext import records
 
 LOG = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ def fingerprint_secrets(context, backup, cipher, parent, keyring):
     parent_secret = None
     if parent_owner is not None:
         owner_record = objects.Backup.get_by_id(context, parent_owner)
-        owner_cipher = keyring.cipher(owner_record)
+        owner_cipher = keyring.cipher(owner_record.id,
+                                      records.key_id(owner_record))
         if owner_cipher is None:
             raise cinder_exception.InvalidBackup(
                 reason=_('backup %s keys its fingerprints with a backup '

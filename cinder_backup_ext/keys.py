@@ -29,7 +29,6 @@ from oslo_config import cfg
 
 from cinder_backup_ext import crypto
 from cinder_backup_ext import exception
-from cinder_backup_ext import records
 
 CONF = cfg.CONF
 KEY_NAME = 'cinder-backup-ext backup %s'
@@ -94,15 +93,18 @@ class KeyRing(object):
         self.context = context
         self._ciphers = {}
 
-    def cipher(self, backup):
-        """The backup's cipher, or None if its record names no key."""
-        key_id = records.key_id(backup)
+    def cipher(self, backup_id, key_id):
+        """The backup's cipher, or None for a plain backup (no key_id).
+
+        The caller reads key_id from the backup's record (records.key_id):
+        this module knows the key manager, not Cinder's records.
+        """
         if key_id is None:
             return None
-        if backup.id not in self._ciphers:
-            self._ciphers[backup.id] = crypto.BackupCipher(
-                backup.id, key_id, get_key(self.context, backup.id, key_id))
-        return self._ciphers[backup.id]
+        if backup_id not in self._ciphers:
+            self._ciphers[backup_id] = crypto.BackupCipher(
+                backup_id, key_id, get_key(self.context, backup_id, key_id))
+        return self._ciphers[backup_id]
 
     def new_cipher(self, backup_id):
         """Create a key for a new backup and return its cipher."""

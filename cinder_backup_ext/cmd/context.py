@@ -197,8 +197,10 @@ class Tools(object):
         return self.driver.backup_path
 
     def location(self, backup, keyring=None):
+        from cinder_backup_ext import records
         from cinder_backup_ext import repository
-        cipher = keyring.cipher(backup) if keyring is not None else None
+        cipher = (keyring.cipher(backup.id, records.key_id(backup))
+                  if keyring is not None else None)
         return repository.BackupLocation(backup.container, backup.id, cipher)
 
     def keyring(self):

@@ -96,7 +96,8 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
     def _location(backup, keyring=None):
         """Where the backup is; with a keyring, also its cipher (fetching
         its key if it is encrypted)."""
-        cipher = keyring.cipher(backup) if keyring else None
+        cipher = (keyring.cipher(backup.id, records.key_id(backup))
+                  if keyring else None)
         return repository.BackupLocation(backup.container, backup.id, cipher)
 
     @staticmethod
