@@ -315,13 +315,13 @@ class Bench(object):
                                    self.size)
 
     def run(self):
-        from cinder_backup_ext.cmd import main as cmd_main
+        from cinder_backup_ext import process
         conf_path = harness.write_config(
             self.workdir, harness.DEFAULT_DRIVER, self.args.compression,
             key_manager=harness.IN_MEMORY_KEY_MANAGER)
         for sub in ('state', 'locks'):
             os.makedirs(os.path.join(self.workdir, sub), exist_ok=True)
-        cmd_main.configure([conf_path])
+        process.configure([conf_path])
         cinder = harness.Cinder(harness.DEFAULT_DRIVER)
         self.say('volume       %s, a quarter each of %s' % (
             progress.format_bytes(self.data_size),
@@ -338,7 +338,7 @@ class Bench(object):
                  'trips)')
         self.say('threads      %s, %d CPU cores' % (
             'eventlet (monkey patched, as cinder-backup)'
-            if cmd_main.eventlet_active() else 'native', os.cpu_count()))
+            if process.eventlet_active() else 'native', os.cpu_count()))
         self.say()
         if self.args.thin:
             self.say('             in pieces of %s spread over a sparse '

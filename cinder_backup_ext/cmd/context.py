@@ -26,7 +26,7 @@ import json
 import re
 import sys
 
-from cinder_backup_ext.cmd import main as cmd_main
+from cinder_backup_ext import process
 
 DEFAULT_CONFIG = '/etc/cinder/cinder.conf'
 
@@ -106,7 +106,7 @@ class Tools(object):
                 raise ToolError('configuration file %s does not exist; '
                                 'give the backup service\'s cinder.conf '
                                 'with --config-file' % config_file)
-        self.conf = cmd_main.configure(config_files, debug=debug)
+        self.conf = process.configure(config_files, debug=debug)
         from oslo_log import log as logging
         # stdout carries the report (JSON for monitoring); oslo.log writes
         # to stdout unless told otherwise.
@@ -116,7 +116,6 @@ class Tools(object):
             import logging as std_logging
             std_logging.getLogger().setLevel(std_logging.WARNING)
         from cinder import context
-        from cinder_backup_ext.cmd import harness
         from cinder_backup_ext.drivers import chunked
         from cinder_backup_ext import repository
 
@@ -126,8 +125,8 @@ class Tools(object):
         self._log_in_to_key_manager()
         self.driver_path = self.conf.backup_driver
         try:
-            driver_class = harness.load_class(self.driver_path)
-        except harness.HarnessError as error:
+            driver_class = process.load_class(self.driver_path)
+        except ImportError as error:
             raise ToolError('backup_driver: %s' % error)
         if not issubclass(driver_class, chunked.ChunkedBackupDriver):
             raise ToolError(

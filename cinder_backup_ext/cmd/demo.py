@@ -31,7 +31,7 @@ import sys
 import tempfile
 import traceback
 
-from cinder_backup_ext.cmd import main as cmd_main
+from cinder_backup_ext import process
 from cinder_backup_ext.cmd import harness
 from cinder_backup_ext.cmd import progress
 from cinder_backup_ext.cmd import volumes
@@ -122,7 +122,7 @@ class Demo(object):
             key_manager=harness.IN_MEMORY_KEY_MANAGER)
         for sub in ('repository', 'state', 'locks'):
             os.makedirs(os.path.join(self.workdir, sub), exist_ok=True)
-        cmd_main.configure([conf_path], debug=args.debug)
+        process.configure([conf_path], debug=args.debug)
         cinder = harness.Cinder(args.driver)
         cinder.check_setup()
 
@@ -132,7 +132,7 @@ class Demo(object):
             "drivers: zstd; Cinder's: zlib)"))
         self.say('threads      %s' % (
             'eventlet (monkey patched, as cinder-backup)'
-            if cmd_main.eventlet_active() else 'native'))
+            if process.eventlet_active() else 'native'))
         self.say('work dir     %s%s' % (
             self.workdir,
             ' (removed at the end)' if self.removed_afterwards else ''))

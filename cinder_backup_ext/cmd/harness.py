@@ -28,6 +28,8 @@ import os
 import socket
 import warnings
 
+from cinder_backup_ext import process
+
 GiB = 1024 * 1024 * 1024
 DEFAULT_DRIVER = 'cinder_backup_ext.drivers.posix.PosixBackupDriver'
 CINDER_DRIVER = 'cinder.backup.drivers.posix.PosixBackupDriver'
@@ -191,15 +193,13 @@ def write_config(workdir, driver, compression=None, options=(),
 
 
 def load_class(path):
-    module_name, _sep, class_name = path.rpartition('.')
     try:
-        module = importlib.import_module(module_name)
-        return getattr(module, class_name)
-    except (ImportError, AttributeError, ValueError) as exc:
+        return process.load_class(path)
+    except ImportError as exc:
         hint = ''
         if path == DEFAULT_DRIVER:
             hint = '; --driver %s runs Cinder\'s own driver' % CINDER_DRIVER
-        raise HarnessError('cannot load driver %s: %s%s' % (path, exc, hint))
+        raise HarnessError('%s%s' % (exc, hint))
 
 
 class Cinder(object):

@@ -79,7 +79,7 @@ def install_standin(shim):
 
 def configure(spec):
     from cinder_backup_ext.cmd import harness
-    from cinder_backup_ext.cmd import main as cmd_main
+    from cinder_backup_ext import process
 
     workdir = spec['workdir']
     options = ['%s=%s' % item for item in sorted(spec['options'].items())]
@@ -90,7 +90,7 @@ def configure(spec):
     with open(conf_path, 'a') as f:
         f.write('\n[coordination]\nbackend_url = file://%s\n'
                 % os.path.join(workdir, 'coordination'))
-    cmd_main.configure([conf_path])
+    process.configure([conf_path])
     import logging as std_logging
     std_logging.getLogger('cinder_backup_ext').setLevel(std_logging.INFO)
     return harness
@@ -188,8 +188,8 @@ def main(argv):
     with open(spec_path) as f:
         spec = json.load(f)
     sys.path.insert(0, TOP)
-    from cinder_backup_ext.cmd import main as cmd_main
-    cmd_main.monkey_patch([])
+    from cinder_backup_ext import process
+    process.monkey_patch([])
     if spec.get('standin_shim'):
         install_standin(spec['standin_shim'])
     try:

@@ -162,8 +162,8 @@ def _is_our_backup(conf, backup):
 def _child(argv):
     import argparse
 
-    from cinder_backup_ext.cmd import main as cmd_main
-    cmd_main.monkey_patch(argv)
+    from cinder_backup_ext import process
+    process.monkey_patch(argv)
     parser = argparse.ArgumentParser()
     parser.add_argument('action')
     parser.add_argument('--config', required=True)
@@ -179,7 +179,7 @@ def _child(argv):
     parser.add_argument('--hang-at', type=int)
     parser.add_argument('--marker')
     args = parser.parse_args(argv)
-    conf = cmd_main.configure([args.config])
+    conf = process.configure([args.config])
     conf.import_opt('backup_driver', 'cinder.backup.manager')
 
     from cinder import objects

@@ -95,7 +95,7 @@ class CrashingOs(object):
 
 def configure(spec):
     from cinder_backup_ext.cmd import harness
-    from cinder_backup_ext.cmd import main as cmd_main
+    from cinder_backup_ext import process
 
     workdir = spec['workdir']
     options = ['%s=%s' % item for item in sorted(spec['options'].items())]
@@ -104,7 +104,7 @@ def configure(spec):
                                      options)
     for sub in ('state', 'locks'):
         os.makedirs(os.path.join(workdir, sub), exist_ok=True)
-    cmd_main.configure([conf_path])
+    process.configure([conf_path])
     return harness
 
 
@@ -279,8 +279,8 @@ def main(argv):
         os.environ['EVENTLET_HUB'] = 'poll'
     with open(argv[0]) as f:
         spec = json.load(f)
-    from cinder_backup_ext.cmd import main as cmd_main
-    cmd_main.monkey_patch([])
+    from cinder_backup_ext import process
+    process.monkey_patch([])
     host = Host(configure(spec))
     if serving:
         return serve(host)
