@@ -17,10 +17,10 @@ backup_compression_algorithm, backup_file_size, ...) are Cinder's and
 appear in Cinder's own configuration reference, not here.
 """
 
-from cinder_backup_ext import io_priority
-from cinder_backup_ext import memory
-from cinder_backup_ext import settings
-from cinder_backup_ext import throttle
+from cinder_backup_ext.drivers import settings
+from cinder_backup_ext.runtime import memory
+from cinder_backup_ext.volume import io_priority
+from cinder_backup_ext.volume import throttle
 
 
 def list_opts():

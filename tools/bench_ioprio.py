@@ -42,7 +42,7 @@ import tempfile
 import threading
 import time
 
-from cinder_backup_ext import io_priority
+from cinder_backup_ext.volume import io_priority
 
 _BLOCK = 1 << 20
 _CHUNK = 8 << 20

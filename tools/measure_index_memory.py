@@ -36,8 +36,8 @@ import random
 import sys
 import tracemalloc
 
-from cinder_backup_ext import manifest
-from cinder_backup_ext import sealing
+from cinder_backup_ext.repository import manifest
+from cinder_backup_ext.sealing import sealing
 
 MiB = 1 << 20
 

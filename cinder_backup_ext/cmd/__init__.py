@@ -9,3 +9,15 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
+
+"""The operator's commands: the ``cinder-backup-ext`` tool.
+
+Owns verify, inspect (inspection), orphans, adopt and mount, what they
+share (context: cinder.conf, the database, the configured driver; checks;
+image; scan; progress) and the command line itself (main), which names
+each subcommand, those of devtools too, by its module path.
+
+May import: runtime, volume, storage, sealing, repository, nfs, engine,
+drivers.
+Must not import: devtools.
+"""

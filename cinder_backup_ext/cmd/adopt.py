@@ -62,7 +62,7 @@ def is_cinder_backup(backup):
 
 def adopt(tools, dry_run, deep):
     """A list of results, one per candidate."""
-    from cinder_backup_ext import records
+    from cinder_backup_ext.repository import records
     checker = checks.Checker(tools, deep)
     results = []
     for backup in tools.backups():

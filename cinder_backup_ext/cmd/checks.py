@@ -87,7 +87,7 @@ class Checker(object):
         self._done = {}
 
     def check(self, backup):
-        from cinder_backup_ext import records
+        from cinder_backup_ext.repository import records
         chain = self.tools.chain(backup)
         backup_format = (FORMAT_LEGACY if records.is_legacy(backup)
                          else FORMAT_2)
@@ -118,9 +118,9 @@ class Checker(object):
         deep mode, segment by segment, read when the checks get there so
         that one segment index at a time is held."""
         from cinder import exception as cinder_exception
+        from cinder_backup_ext.engine import extents as extent_ops
         from cinder_backup_ext import exception
-        from cinder_backup_ext import extents as extent_ops
-        from cinder_backup_ext import repository
+        from cinder_backup_ext.repository import repository
         repo = self.tools.repo
         ids = report.chain
         try:
@@ -162,9 +162,9 @@ class Checker(object):
         against the index's fingerprints; the zero extents checked at
         once.  The fingerprints are the backup's own, so these checks are
         not shared with other backups that read the same objects."""
+        from cinder_backup_ext.engine import restore_job
         from cinder_backup_ext import exception
-        from cinder_backup_ext import layout
-        from cinder_backup_ext import restore_job
+        from cinder_backup_ext.repository import layout
         repo = self.tools.repo
         for segment, block_size in segments:
             try:
@@ -187,8 +187,8 @@ class Checker(object):
 
     def _format2_item(self, location, owner, ref):
         from cinder_backup_ext import exception
-        from cinder_backup_ext import layout
-        from cinder_backup_ext import repository
+        from cinder_backup_ext.repository import layout
+        from cinder_backup_ext.repository import repository
         name = layout.data_object_name(ref.number)
         store = self.tools.store
 
@@ -210,8 +210,8 @@ class Checker(object):
 
     def _legacy_items(self, report, chain):
         from cinder_backup_ext import exception
-        from cinder_backup_ext import legacy
-        from cinder_backup_ext import repository
+        from cinder_backup_ext.repository import legacy
+        from cinder_backup_ext.repository import repository
         reader = legacy.LegacyBackups(self.tools.store, None, 1)
         store = self.tools.store
         items = []
@@ -253,7 +253,7 @@ class Checker(object):
     def _check_items(self, report, items, total):
         """Run the checks of items (an iterable, consumed once); those a
         backup checked earlier in this run are not run again."""
-        from cinder_backup_ext import concurrency
+        from cinder_backup_ext.runtime import concurrency
         label = '%s %s' % ('deep check' if self.deep else 'quick check',
                            report.backup_id[:8])
         phase = progress.Phase(label, total, stream=self.stream)

@@ -26,7 +26,7 @@ import json
 import re
 import sys
 
-from cinder_backup_ext import process
+from cinder_backup_ext.runtime import process
 
 DEFAULT_CONFIG = '/etc/cinder/cinder.conf'
 
@@ -117,7 +117,7 @@ class Tools(object):
             std_logging.getLogger().setLevel(std_logging.WARNING)
         from cinder import context
         from cinder_backup_ext.drivers import chunked
-        from cinder_backup_ext import repository
+        from cinder_backup_ext.repository import repository
 
         # Cinder registers backup_driver in its backup manager's module.
         self.conf.import_opt('backup_driver', 'cinder.backup.manager')
@@ -191,23 +191,23 @@ class Tools(object):
         mount point; a probe of a name that never exists does that without
         listing or writing anything.
         """
-        from cinder_backup_ext.share_marker import MARKER_NAME
+        from cinder_backup_ext.nfs.share_marker import MARKER_NAME
         self.store.exists('.', MARKER_NAME)
         return self.driver.backup_path
 
     def location(self, backup, keyring=None):
-        from cinder_backup_ext import records
-        from cinder_backup_ext import repository
+        from cinder_backup_ext.repository import records
+        from cinder_backup_ext.repository import repository
         cipher = (keyring.cipher(backup.id, records.key_id(backup))
                   if keyring is not None else None)
         return repository.BackupLocation(backup.container, backup.id, cipher)
 
     def keyring(self):
-        from cinder_backup_ext import keys
+        from cinder_backup_ext.sealing import keys
         return keys.KeyRing(self.context)
 
     def workers(self):
-        from cinder_backup_ext import concurrency
+        from cinder_backup_ext.runtime import concurrency
         return concurrency.NativeWorkers(self.threads)
 
     # --- the database -----------------------------------------------------
@@ -228,7 +228,7 @@ class Tools(object):
 
     def chain(self, backup):
         """The backup and its ancestors, newest first."""
-        from cinder_backup_ext import chain as backup_chain
+        from cinder_backup_ext.repository import chain as backup_chain
 
         def parent_of(member):
             return self.backup(member.parent_id) if member.parent_id else None

@@ -24,8 +24,8 @@ serialise reads.
 
 import collections
 
-from cinder_backup_ext import extents as extent_ops
-from cinder_backup_ext import restore_job
+from cinder_backup_ext.engine import extents as extent_ops
+from cinder_backup_ext.engine import restore_job
 
 
 class LRU(object):

@@ -104,7 +104,7 @@ def describe_format2(tools, backup, chain):
 
 
 def describe_legacy(tools, backup, chain):
-    from cinder_backup_ext import legacy
+    from cinder_backup_ext.repository import legacy
     reader = legacy.LegacyBackups(tools.store, None, 1)
     members = []
     for member in chain:
@@ -172,7 +172,7 @@ def _print_text(info, out):
 def run(args):
     def body(tools):
         from cinder_backup_ext import exception
-        from cinder_backup_ext import records
+        from cinder_backup_ext.repository import records
         backup = tools.backup(args.backup_id)
         if not backup.service_metadata:
             raise tool_context.ToolError(

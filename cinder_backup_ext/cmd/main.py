@@ -13,7 +13,7 @@
 """The ``cinder-backup-ext`` command.
 
 Owns argument parsing and the dispatch to subcommands; the process is set
-up (eventlet, cinder.conf, logging) by cinder_backup_ext.process.  A
+up (eventlet, cinder.conf, logging) by cinder_backup_ext.runtime.process.  A
 subcommand is a module with a docstring (its first line is the help
 text), optionally a DESCRIPTION for ``--help``, ``add_arguments(parser)``
 and ``run(args) -> int``; it is made available by one line in
@@ -28,11 +28,11 @@ import argparse
 import importlib
 import sys
 
-from cinder_backup_ext import process
+from cinder_backup_ext.runtime import process
 
 SUBCOMMANDS = {
-    'bench': 'cinder_backup_ext.cmd.bench',
-    'demo': 'cinder_backup_ext.cmd.demo',
+    'bench': 'cinder_backup_ext.devtools.bench',
+    'demo': 'cinder_backup_ext.devtools.demo',
     'verify': 'cinder_backup_ext.cmd.verify',
     'inspect': 'cinder_backup_ext.cmd.inspection',
     'orphans': 'cinder_backup_ext.cmd.orphans',

@@ -182,8 +182,8 @@ def make_operations(backup_image, file_name, log, mode=DEFAULT_MODE,
 
 def open_image(tools, backup, cache_objects):
     from cinder_backup_ext import exception
-    from cinder_backup_ext import records
-    from cinder_backup_ext import repository
+    from cinder_backup_ext.repository import records
+    from cinder_backup_ext.repository import repository
     if records.is_legacy(backup) or not backup.service_metadata:
         raise tool_context.ToolError(
             'backup %s is not in format 2 (made by %s); restore it, or '

@@ -106,10 +106,10 @@ class Collector(object):
     # --- looking ------------------------------------------------------------
 
     def survey(self):
-        from cinder_backup_ext import layout
-        from cinder_backup_ext import legacy
-        from cinder_backup_ext import records
-        from cinder_backup_ext import share_marker
+        from cinder_backup_ext.nfs import share_marker
+        from cinder_backup_ext.repository import layout
+        from cinder_backup_ext.repository import legacy
+        from cinder_backup_ext.repository import records
         root = self.tools.root()
         backups = self.tools.backups()
         self.by_directory = {}
@@ -142,7 +142,7 @@ class Collector(object):
         return finding
 
     def _directory(self, found):
-        from cinder_backup_ext import layout
+        from cinder_backup_ext.repository import layout
         age = self.now - found.newest
         record = self.by_directory.get(found.directory)
         path = found.directory
@@ -200,7 +200,7 @@ class Collector(object):
                                     found.backup_id, age, deletable=True))
 
         def delete():
-            from cinder_backup_ext import repository
+            from cinder_backup_ext.repository import repository
             self._recheck(found)
             self.tools.repo.delete(repository.BackupLocation(
                 found.container, found.backup_id))
@@ -236,12 +236,12 @@ class Collector(object):
         """(valid, note, manifest) of an unknown backup's manifest,
         authenticated with its key when it names one and the key manager
         still has it."""
-        from cinder_backup_ext import crypto
         from cinder_backup_ext import exception
-        from cinder_backup_ext import keys
-        from cinder_backup_ext import layout
-        from cinder_backup_ext import manifest
-        from cinder_backup_ext import repository
+        from cinder_backup_ext.repository import layout
+        from cinder_backup_ext.repository import manifest
+        from cinder_backup_ext.repository import repository
+        from cinder_backup_ext.sealing import crypto
+        from cinder_backup_ext.sealing import keys
         try:
             data = self.tools.store.get_object(found.directory,
                                                layout.MANIFEST)
@@ -276,7 +276,7 @@ class Collector(object):
         not know.
         """
         from cinder_backup_ext import exception
-        from cinder_backup_ext import layout
+        from cinder_backup_ext.repository import layout
         if location is None:
             return [], 'its segment indexes cannot be read without its key'
         chain = backup_manifest.chain
@@ -316,7 +316,7 @@ class Collector(object):
         from oslo_utils import timeutils
 
         from cinder import objects
-        from cinder_backup_ext import records
+        from cinder_backup_ext.repository import records
         backup = objects.Backup(context=self.tools.context)
         created = (timeutils.parse_isotime(backup_manifest.created_at)
                    if backup_manifest.created_at else None)

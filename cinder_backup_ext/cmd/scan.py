@@ -22,7 +22,7 @@ only, never contents, and changes nothing.
 import collections
 import os
 
-from cinder_backup_ext import layout
+from cinder_backup_ext.repository import layout
 from cinder_backup_ext.storage import posix as posix_store
 
 BackupDirectory = collections.namedtuple(

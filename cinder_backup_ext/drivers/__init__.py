@@ -9,3 +9,16 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
+
+"""Cinder's backup driver API, and what the drivers decide.
+
+Owns the classes an operator names in backup_driver: ChunkedBackupDriver
+(chunked), PosixBackupDriver (posix) and NFSBackupDriver (nfs); the
+options and settings of an operation (settings), the life of a backup's
+key (backup_keys), the parents and children in the database (lineage),
+cancellation through a record's status (cancellation) and progress
+notifications (notifications).
+
+May import: runtime, volume, storage, sealing, repository, nfs, engine.
+Must not import: cmd, devtools.
+"""

@@ -34,27 +34,27 @@ from cinder import exception as cinder_exception
 from cinder import objects
 from cinder.objects import fields
 
-from cinder_backup_ext import backup_job
-from cinder_backup_ext import backup_keys
-from cinder_backup_ext import cancellation
-from cinder_backup_ext import concurrency
+from cinder_backup_ext.drivers import backup_keys
+from cinder_backup_ext.drivers import cancellation
+from cinder_backup_ext.drivers import lineage
+from cinder_backup_ext.drivers import notifications
+from cinder_backup_ext.drivers import settings as driver_settings
+from cinder_backup_ext.engine import backup_job
+from cinder_backup_ext.engine import parent as parent_view
+from cinder_backup_ext.engine import restore_job
 from cinder_backup_ext import exception
 from cinder_backup_ext.i18n import _
-from cinder_backup_ext import io_priority
-from cinder_backup_ext import keys
-from cinder_backup_ext import layout
-from cinder_backup_ext import legacy
-from cinder_backup_ext import lineage
-from cinder_backup_ext import manifest
-from cinder_backup_ext import memory
-from cinder_backup_ext import notifications
-from cinder_backup_ext import parent as parent_view
-from cinder_backup_ext import records
-from cinder_backup_ext import repository
-from cinder_backup_ext import restore_job
-from cinder_backup_ext import settings as driver_settings
-from cinder_backup_ext import throttle
-from cinder_backup_ext import volume_io
+from cinder_backup_ext.repository import layout
+from cinder_backup_ext.repository import legacy
+from cinder_backup_ext.repository import manifest
+from cinder_backup_ext.repository import records
+from cinder_backup_ext.repository import repository
+from cinder_backup_ext.runtime import concurrency
+from cinder_backup_ext.runtime import memory
+from cinder_backup_ext.sealing import keys
+from cinder_backup_ext.volume import io_priority
+from cinder_backup_ext.volume import throttle
+from cinder_backup_ext.volume import volume_io
 
 LOG = logging.getLogger(__name__)
 

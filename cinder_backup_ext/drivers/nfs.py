@@ -32,8 +32,8 @@ from cinder import utils as cinder_utils
 
 from cinder_backup_ext.drivers import chunked
 from cinder_backup_ext.drivers import posix
-from cinder_backup_ext import remotefs
-from cinder_backup_ext import share
+from cinder_backup_ext.nfs import remotefs
+from cinder_backup_ext.nfs import share
 from cinder_backup_ext.storage import failover
 
 LOG = logging.getLogger(__name__)

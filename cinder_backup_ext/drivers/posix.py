@@ -24,8 +24,8 @@ from oslo_log import log as logging
 from cinder import exception as cinder_exception
 from cinder import interface
 
-from cinder_backup_ext import concurrency
 from cinder_backup_ext.drivers import chunked
+from cinder_backup_ext.runtime import concurrency
 from cinder_backup_ext.storage import posix as posix_store
 
 LOG = logging.getLogger(__name__)

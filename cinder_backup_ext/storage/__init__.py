@@ -9,3 +9,16 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
+
+"""Named byte strings in containers: the interface the engine writes through.
+
+Owns the interface (base, like restic's backend), its POSIX
+implementation with atomic, durable writes (posix), wrapping a store to
+add retries, failover or faults (wrapper, failover) and an in-memory
+store for unit tests (memory).  It knows nothing of backups, formats or
+mounts.
+
+May import: runtime.
+Must not import: volume, sealing, repository, nfs, engine, drivers, cmd,
+devtools.
+"""

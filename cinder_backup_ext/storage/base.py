@@ -21,8 +21,8 @@ readers or writers: they run on native threads under eventlet.
 
 import abc
 
-from cinder_backup_ext import buffers
 from cinder_backup_ext import exception
+from cinder_backup_ext.runtime import buffers
 
 
 class ObjectStore(metaclass=abc.ABCMeta):

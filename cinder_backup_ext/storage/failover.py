@@ -49,8 +49,8 @@ generation.
 
 import functools
 
-from cinder_backup_ext import concurrency
 from cinder_backup_ext import exception
+from cinder_backup_ext.runtime import concurrency
 from cinder_backup_ext.storage import wrapper
 
 

@@ -62,9 +62,9 @@ from oslo_utils import timeutils
 from cinder.backup.drivers import posix as cinder_posix
 from cinder.objects import fields
 
-from cinder_backup_ext import backup_job
-from cinder_backup_ext import crypto
-from cinder_backup_ext import keys
+from cinder_backup_ext.engine import backup_job
+from cinder_backup_ext.sealing import crypto
+from cinder_backup_ext.sealing import keys
 from tests.format import fixtures
 from tests.format import records
 from tests.unit import driver_base as base

@@ -78,8 +78,8 @@ def install_standin(shim):
 
 
 def configure(spec):
-    from cinder_backup_ext.cmd import harness
-    from cinder_backup_ext import process
+    from cinder_backup_ext.devtools import harness
+    from cinder_backup_ext.runtime import process
 
     workdir = spec['workdir']
     options = ['%s=%s' % item for item in sorted(spec['options'].items())]
@@ -101,7 +101,7 @@ def run_steps(spec, harness):
     from cinder import objects
     from os_brick import privileged
 
-    from cinder_backup_ext import remotefs
+    from cinder_backup_ext.nfs import remotefs
 
     # The test runs as root: privileged calls run in this process instead
     # of a privsep daemon started through sudo.
@@ -188,7 +188,7 @@ def main(argv):
     with open(spec_path) as f:
         spec = json.load(f)
     sys.path.insert(0, TOP)
-    from cinder_backup_ext import process
+    from cinder_backup_ext.runtime import process
     process.monkey_patch([])
     if spec.get('standin_shim'):
         install_standin(spec['standin_shim'])

@@ -22,8 +22,8 @@ import os
 import fixtures
 import testtools
 
-from cinder_backup_ext.cmd import demo
-from cinder_backup_ext.cmd import volumes
+from cinder_backup_ext.devtools import demo
+from cinder_backup_ext.devtools import volumes
 from tests.functional import cli
 
 MiB = 1024 * 1024

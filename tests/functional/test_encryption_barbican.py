@@ -54,7 +54,7 @@ import testtools
 from testtools import content
 
 from cinder_backup_ext import exception
-from cinder_backup_ext import keys
+from cinder_backup_ext.sealing import keys
 from tests.functional.keys import services
 from tests.unit import driver_base as base
 
@@ -141,7 +141,7 @@ class BarbicanEncryptionTest(base.DriverTestCase):
         # (MonkeyPatch would silently add a renamed attribute.)
         self.assertTrue(hasattr(keys, '_api'), 'keys._api is gone')
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.keys._api', None))
+            'cinder_backup_ext.sealing.keys._api', None))
         self.flags(backend='barbican', group='key_manager')
         for name, value in self.keys.barbican_options().items():
             self.override_config(name, value, group='barbican')

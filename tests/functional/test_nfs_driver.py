@@ -26,8 +26,8 @@ import fixtures
 import testtools
 from testtools import content
 
-from cinder_backup_ext import remotefs
-from cinder_backup_ext import share_marker
+from cinder_backup_ext.nfs import remotefs
+from cinder_backup_ext.nfs import share_marker
 from tests import checksums
 from tests.functional import nfs_fixtures
 

@@ -22,8 +22,8 @@ import os
 import fixtures
 import testtools
 
-from cinder_backup_ext import layout
-from cinder_backup_ext import repository
+from cinder_backup_ext.repository import layout
+from cinder_backup_ext.repository import repository
 from cinder_backup_ext.storage import posix
 from tests.functional import tools_fixture
 

@@ -17,7 +17,7 @@ so everything Cinder does runs in child processes: this module is both the
 test-side helper (ToolsEnvironment, which writes a cinder.conf and runs
 children) and the child (``python -m tests.functional.tools_fixture``),
 which plays cinder-backup's manager around a driver on a SQLite database
-through cinder_backup_ext.cmd.harness: back up, restore, delete, import a
+through cinder_backup_ext.devtools.harness: back up, restore, delete, import a
 record, or set a status as a restarted cinder-backup would.
 """
 
@@ -42,7 +42,7 @@ class ToolsEnvironment(object):
     """A work directory with a cinder.conf, a SQLite DB and a repository."""
 
     def __init__(self, test, workdir, encrypted=False, driver=OUR_DRIVER):
-        from cinder_backup_ext.cmd import harness
+        from cinder_backup_ext.devtools import harness
         self.test = test
         self.workdir = workdir
         self.repository = os.path.join(workdir, 'repository')
@@ -162,7 +162,7 @@ def _is_our_backup(conf, backup):
 def _child(argv):
     import argparse
 
-    from cinder_backup_ext import process
+    from cinder_backup_ext.runtime import process
     process.monkey_patch(argv)
     parser = argparse.ArgumentParser()
     parser.add_argument('action')
@@ -183,7 +183,7 @@ def _child(argv):
     conf.import_opt('backup_driver', 'cinder.backup.manager')
 
     from cinder import objects
-    from cinder_backup_ext.cmd import harness
+    from cinder_backup_ext.devtools import harness
     cinder = harness.Cinder(args.driver or conf.backup_driver)
     result = {}
     if args.action in ('backup', 'hang'):

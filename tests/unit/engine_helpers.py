@@ -15,12 +15,12 @@
 import io
 import random
 
-from cinder_backup_ext import backup_job
-from cinder_backup_ext import concurrency
-from cinder_backup_ext import manifest
-from cinder_backup_ext import parent
-from cinder_backup_ext import repository
-from cinder_backup_ext import restore_job
+from cinder_backup_ext.engine import backup_job
+from cinder_backup_ext.engine import parent
+from cinder_backup_ext.engine import restore_job
+from cinder_backup_ext.repository import manifest
+from cinder_backup_ext.repository import repository
+from cinder_backup_ext.runtime import concurrency
 from cinder_backup_ext.storage import memory
 
 BLOCK = 4096

@@ -20,7 +20,7 @@ import tracemalloc
 import blake3
 import testtools
 
-from cinder_backup_ext import canonical_json
+from cinder_backup_ext.repository import canonical_json
 
 
 def reference(document):

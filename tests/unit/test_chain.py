@@ -16,8 +16,8 @@ import collections
 
 import testtools
 
-from cinder_backup_ext import chain
-from cinder_backup_ext import manifest
+from cinder_backup_ext.repository import chain
+from cinder_backup_ext.repository import manifest
 
 Record = collections.namedtuple('Record', 'id parent_id')
 

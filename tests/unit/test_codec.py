@@ -16,8 +16,8 @@ import os
 
 import testtools
 
-from cinder_backup_ext import codec
-from cinder_backup_ext import sealing
+from cinder_backup_ext.sealing import codec
+from cinder_backup_ext.sealing import sealing
 
 TEXT = b'compressible text ' * 5000
 

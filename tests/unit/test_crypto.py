@@ -16,8 +16,8 @@ import os
 
 import testtools
 
-from cinder_backup_ext import crypto
-from cinder_backup_ext import sealing
+from cinder_backup_ext.sealing import crypto
+from cinder_backup_ext.sealing import sealing
 
 
 class CipherTest(testtools.TestCase):

@@ -24,11 +24,11 @@ import zlib
 import fixtures
 import testtools
 
-from cinder_backup_ext.cmd import demo
-from cinder_backup_ext.cmd import harness
 from cinder_backup_ext.cmd import main as cmd_main
 from cinder_backup_ext.cmd import progress
-from cinder_backup_ext.cmd import volumes
+from cinder_backup_ext.devtools import demo
+from cinder_backup_ext.devtools import harness
+from cinder_backup_ext.devtools import volumes
 
 MiB = 1024 * 1024
 

@@ -18,7 +18,7 @@ import os
 import fixtures
 import testtools
 
-from cinder_backup_ext import disk
+from cinder_backup_ext.volume import disk
 from tests.unit import loop_device
 
 KiB = 1024

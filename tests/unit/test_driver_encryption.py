@@ -28,13 +28,13 @@ from castellan.common import exception as castellan_exception
 from cinder import exception as cinder_exception
 import fixtures
 
-from cinder_backup_ext import concurrency
-from cinder_backup_ext import crypto
 from cinder_backup_ext import exception
-from cinder_backup_ext import keys
-from cinder_backup_ext import manifest
-from cinder_backup_ext import records
-from cinder_backup_ext import repository
+from cinder_backup_ext.repository import manifest
+from cinder_backup_ext.repository import records
+from cinder_backup_ext.repository import repository
+from cinder_backup_ext.runtime import concurrency
+from cinder_backup_ext.sealing import crypto
+from cinder_backup_ext.sealing import keys
 from cinder_backup_ext.storage import posix as posix_store
 from tests.unit import driver_base as base
 

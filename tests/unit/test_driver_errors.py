@@ -26,11 +26,11 @@ import shutil
 
 from cinder import exception
 
-from cinder_backup_ext import canonical_json
 from cinder_backup_ext import exception as ext_exception
-from cinder_backup_ext import layout
-from cinder_backup_ext import manifest
-from cinder_backup_ext import sealing
+from cinder_backup_ext.repository import canonical_json
+from cinder_backup_ext.repository import layout
+from cinder_backup_ext.repository import manifest
+from cinder_backup_ext.sealing import sealing
 from tests.unit import driver_base as base
 
 OBJ = base.OBJECT_SIZE

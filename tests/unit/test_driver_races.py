@@ -26,8 +26,8 @@ from cinder import exception
 from cinder.objects import fields
 
 from cinder_backup_ext import exception as ext_exception
-from cinder_backup_ext import manifest
-from cinder_backup_ext import repository
+from cinder_backup_ext.repository import manifest
+from cinder_backup_ext.repository import repository
 from cinder_backup_ext.storage import memory
 from cinder_backup_ext.storage import posix
 from tests.unit import driver_base as base

@@ -28,8 +28,8 @@ import fixtures
 from cinder import exception as cinder_exception
 from cinder import utils as cinder_utils
 
-from cinder_backup_ext import concurrency
-from cinder_backup_ext import volume_io
+from cinder_backup_ext.runtime import concurrency
+from cinder_backup_ext.volume import volume_io
 from tests.unit import driver_base as base
 from tests.unit import fake_rbd
 

@@ -21,7 +21,7 @@ from cinder import exception
 from oslo_config import cfg
 
 from cinder_backup_ext.drivers import chunked
-from cinder_backup_ext import settings
+from cinder_backup_ext.drivers import settings
 from tests.unit import driver_base as base
 
 

@@ -16,9 +16,9 @@ import random
 
 import testtools
 
-from cinder_backup_ext import backup_job
+from cinder_backup_ext.engine import backup_job
 from cinder_backup_ext import exception
-from cinder_backup_ext import layout
+from cinder_backup_ext.repository import layout
 from tests.unit import engine_helpers as helpers
 
 
@@ -139,8 +139,8 @@ class RoundTripTest(testtools.TestCase):
                 pass
 
         newest = engine.manifests['b2']
-        from cinder_backup_ext import concurrency
-        from cinder_backup_ext import restore_job
+        from cinder_backup_ext.engine import restore_job
+        from cinder_backup_ext.runtime import concurrency
         with concurrency.NativeWorkers(2) as workers:
             restore_job.RestoreReader(
                 engine.repo, [engine.locations[i] for i in newest.chain],
@@ -200,7 +200,7 @@ class CorruptionTest(testtools.TestCase):
 class FingerprintTest(testtools.TestCase):
 
     def test_zero_blocks_are_found_among_data(self):
-        from cinder_backup_ext import fingerprint
+        from cinder_backup_ext.engine import fingerprint
         block = 4096
         data = bytearray(random.Random(1).randbytes(10 * block + 100))
         data[block:3 * block] = bytes(2 * block)
@@ -212,7 +212,7 @@ class FingerprintTest(testtools.TestCase):
                          prints[:fingerprint.SIZE])
 
     def test_all_zero_chunk_matches_block_by_block_hashing(self):
-        from cinder_backup_ext import fingerprint
+        from cinder_backup_ext.engine import fingerprint
         data = bytes(5 * 4096 + 7)
         prints, zeros = fingerprint.scan(data, 4096)
         expected = b''.join(fingerprint.block_fingerprint(data[i:i + 4096])

@@ -24,7 +24,7 @@ import os
 
 from cinder_backup_ext.drivers import posix
 from cinder_backup_ext import exception
-from cinder_backup_ext import keys
+from cinder_backup_ext.sealing import keys
 from tests.format import fixtures
 from tests.format import records
 from tests.format import spec_reader

@@ -21,10 +21,10 @@ import testtools
 
 from cinder import utils as cinder_utils
 
-from cinder_backup_ext import concurrency
-from cinder_backup_ext import io_priority
-from cinder_backup_ext import throttle
-from cinder_backup_ext import volume_io
+from cinder_backup_ext.runtime import concurrency
+from cinder_backup_ext.volume import io_priority
+from cinder_backup_ext.volume import throttle
+from cinder_backup_ext.volume import volume_io
 from tests.unit import driver_base as base
 from tests.unit import fake_rbd
 

@@ -18,7 +18,7 @@ import uuid
 from cinder import exception as cinder_exception
 import testtools
 
-from cinder_backup_ext import layout
+from cinder_backup_ext.repository import layout
 
 
 class LayoutTest(testtools.TestCase):

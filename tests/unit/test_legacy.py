@@ -23,9 +23,9 @@ import zlib
 
 import testtools
 
-from cinder_backup_ext import concurrency
 from cinder_backup_ext import exception
-from cinder_backup_ext import legacy
+from cinder_backup_ext.repository import legacy
+from cinder_backup_ext.runtime import concurrency
 from cinder_backup_ext.storage import memory
 
 

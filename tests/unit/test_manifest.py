@@ -24,9 +24,9 @@ from unittest import mock
 import blake3
 import testtools
 
-from cinder_backup_ext import canonical_json
-from cinder_backup_ext import manifest
-from cinder_backup_ext import sealing
+from cinder_backup_ext.repository import canonical_json
+from cinder_backup_ext.repository import manifest
+from cinder_backup_ext.sealing import sealing
 
 DIGEST = 'ab' * 32
 MATERIALS = sealing.Materials('zstd', 8192, 100, DIGEST)

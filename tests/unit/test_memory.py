@@ -26,12 +26,12 @@ import sys
 import fixtures
 import testtools
 
-from cinder_backup_ext import memory
+from cinder_backup_ext.runtime import memory
 
 _ARENAS = r'''
 import os, sys, threading
 from oslo_config import cfg
-from cinder_backup_ext import memory
+from cinder_backup_ext.runtime import memory
 cfg.CONF([], project='cinder')
 applied = memory.apply_threshold()
 
@@ -64,13 +64,13 @@ class ThresholdTest(testtools.TestCase):
     def setUp(self):
         super().setUp()
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.memory._applied', False))
+            'cinder_backup_ext.runtime.memory._applied', False))
         self.useFixture(fixtures.EnvironmentVariable(
             'MALLOC_MMAP_THRESHOLD_'))
         self.useFixture(fixtures.EnvironmentVariable('GLIBC_TUNABLES'))
         self.calls = []
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.memory._mallopt',
+            'cinder_backup_ext.runtime.memory._mallopt',
             lambda: lambda option, value: self.calls.append(
                 (option, value)) or 1))
 
@@ -81,7 +81,7 @@ class ThresholdTest(testtools.TestCase):
 
     def test_freed_blocks_go_back_from_every_thread(self):
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.memory._mallopt', memory._mallopt))
+            'cinder_backup_ext.runtime.memory._mallopt', memory._mallopt))
         env = dict(os.environ)
         env.pop('MALLOC_MMAP_THRESHOLD_', None)
         env.pop('GLIBC_TUNABLES', None)
@@ -115,7 +115,7 @@ class ThresholdTest(testtools.TestCase):
             'GLIBC_TUNABLES', 'glibc.malloc.arena_max=2'))
         self.assertTrue(memory.apply_threshold())
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.memory._applied', False))
+            'cinder_backup_ext.runtime.memory._applied', False))
         self.useFixture(fixtures.EnvironmentVariable(
             'GLIBC_TUNABLES',
             'glibc.malloc.mmap_threshold=65536:glibc.malloc.arena_max=2'))
@@ -124,11 +124,11 @@ class ThresholdTest(testtools.TestCase):
 
     def test_a_library_without_mallopt(self):
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.memory._mallopt', lambda: None))
+            'cinder_backup_ext.runtime.memory._mallopt', lambda: None))
         self.assertFalse(memory.apply_threshold())
 
     def test_a_refused_threshold(self):
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.memory._mallopt',
+            'cinder_backup_ext.runtime.memory._mallopt',
             lambda: lambda option, value: 0))
         self.assertFalse(memory.apply_threshold())

@@ -20,7 +20,7 @@ from cinder.tests.unit import test
 
 from cinder_backup_ext.drivers import nfs
 from cinder_backup_ext import exception
-from cinder_backup_ext import remotefs
+from cinder_backup_ext.nfs import remotefs
 from cinder_backup_ext.storage import failover
 
 

@@ -25,11 +25,11 @@ from eventlet import patcher
 import fixtures
 import testtools
 
-from cinder_backup_ext import concurrency
 from cinder_backup_ext import exception
-from cinder_backup_ext import remotefs
-from cinder_backup_ext import share
-from cinder_backup_ext import share_marker
+from cinder_backup_ext.nfs import remotefs
+from cinder_backup_ext.nfs import share
+from cinder_backup_ext.nfs import share_marker
+from cinder_backup_ext.runtime import concurrency
 from cinder_backup_ext.storage import failover
 from cinder_backup_ext.storage import memory
 
@@ -176,7 +176,7 @@ class ShareConnectionTest(ConnectionTestCase):
                 raise OSError(errno.EIO, 'server not responding')
             return read_marker(address, root)
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.share.ShareConnection._read_marker',
+            'cinder_backup_ext.nfs.share.ShareConnection._read_marker',
             staticmethod(hung)))
         self.connect(connection)
         self.assertEqual(self.addresses[1], connection.address)

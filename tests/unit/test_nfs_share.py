@@ -16,8 +16,8 @@ from os_brick import exception as brick_exception
 from oslo_concurrency import processutils
 import testtools
 
-from cinder_backup_ext import remotefs
-from cinder_backup_ext import share
+from cinder_backup_ext.nfs import remotefs
+from cinder_backup_ext.nfs import share
 
 
 class ParseShareTest(testtools.TestCase):

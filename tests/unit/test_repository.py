@@ -17,10 +17,10 @@ import os
 
 import testtools
 
-from cinder_backup_ext import crypto
 from cinder_backup_ext import exception
-from cinder_backup_ext import manifest
-from cinder_backup_ext import repository
+from cinder_backup_ext.repository import manifest
+from cinder_backup_ext.repository import repository
+from cinder_backup_ext.sealing import crypto
 from cinder_backup_ext.storage import memory
 
 BLOCK = 4096

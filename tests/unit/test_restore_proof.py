@@ -21,11 +21,11 @@ and only its mapping is wrong.
 
 import os
 
-from cinder_backup_ext import concurrency
 from cinder_backup_ext import exception
-from cinder_backup_ext import manifest
-from cinder_backup_ext import repository
-from cinder_backup_ext import sealing
+from cinder_backup_ext.repository import manifest
+from cinder_backup_ext.repository import repository
+from cinder_backup_ext.runtime import concurrency
+from cinder_backup_ext.sealing import sealing
 from cinder_backup_ext.storage import posix
 from tests.unit import driver_base as base
 
@@ -115,7 +115,7 @@ class RestoreProofTest(base.DriverTestCase):
             damaged = bytearray(plain)
             damaged[3 * BLK + 7] ^= 1
             return damaged
-        self.patch('cinder_backup_ext.sealing.open_object', flipping)
+        self.patch('cinder_backup_ext.sealing.sealing.open_object', flipping)
         message, restored = self._restore_fails()
         self.assertIn('volume offset %d ' % (3 * BLK), message)
         self.assertEqual(bytes(OBJ), restored[:OBJ])
@@ -167,12 +167,12 @@ class BlockCheckTest(base.test.TestCase):
     """The check itself, on hand-made indexes."""
 
     def _index(self, data, block=BLK):
-        from cinder_backup_ext import fingerprint
+        from cinder_backup_ext.engine import fingerprint
         prints, _zeros = fingerprint.scan(data, block)
         return manifest.SegmentIndex(0, 0, len(data), block, prints, [])
 
     def test_a_short_last_block(self):
-        from cinder_backup_ext import block_check
+        from cinder_backup_ext.engine import block_check
         data = os.urandom(3 * BLK + 100)
         index = self._index(data)
         extent = manifest.Extent(0, len(data), None, 0)
@@ -184,7 +184,7 @@ class BlockCheckTest(base.test.TestCase):
         self.assertEqual(3 * BLK, error.offset)
 
     def test_zeros_with_a_short_last_block(self):
-        from cinder_backup_ext import block_check
+        from cinder_backup_ext.engine import block_check
         index = self._index(bytes(2 * BLK + 10))
         block_check.check_zeros(index, manifest.Extent(0, 2 * BLK + 10,
                                                        None, 0))
@@ -192,8 +192,8 @@ class BlockCheckTest(base.test.TestCase):
                                                        None, 0))
 
     def test_keyed_fingerprints_need_their_key(self):
-        from cinder_backup_ext import block_check
-        from cinder_backup_ext import fingerprint
+        from cinder_backup_ext.engine import block_check
+        from cinder_backup_ext.engine import fingerprint
         key = bytes(range(32))
         data = os.urandom(2 * BLK)
         prints, _zeros = fingerprint.scan(data, BLK, key)

@@ -28,10 +28,10 @@ from cinder import utils as cinder_utils
 import fixtures
 from oslo_utils import units
 
-from cinder_backup_ext import block_check
-from cinder_backup_ext.cmd import volumes
-from cinder_backup_ext import concurrency
-from cinder_backup_ext import disk
+from cinder_backup_ext.devtools import volumes
+from cinder_backup_ext.engine import block_check
+from cinder_backup_ext.runtime import concurrency
+from cinder_backup_ext.volume import disk
 from tests.unit import driver_base as base
 from tests.unit import loop_device
 from tests.unit import thread_rules
@@ -250,7 +250,7 @@ class HoleLayoutTest(SparseVolumeTestCase):
         # is checked by reading where it says there is nothing.
         sampled = []
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.volume_io.VolumeFile.first_data_in',
+            'cinder_backup_ext.volume.volume_io.VolumeFile.first_data_in',
             lambda volume, *args: sampled.append(args)))
         path, _expected = self.sparse_volume(
             self.SIZE, self.LAYOUTS['chunk_boundaries'])
@@ -384,7 +384,7 @@ class ExistingVolumeTest(SparseVolumeTestCase):
             calls.append((offset, length))
             raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP))
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.disk.punch_hole', unsupported))
+            'cinder_backup_ext.volume.disk.punch_hole', unsupported))
         target, before = self.restore_existing()
         # Refused once, then remembered: the other ranges were written.
         self.assertEqual(1, len(calls))
@@ -394,7 +394,7 @@ class ExistingVolumeTest(SparseVolumeTestCase):
         def broken(fd, offset, length):
             raise OSError(errno.EIO, os.strerror(errno.EIO))
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.disk.punch_hole', broken))
+            'cinder_backup_ext.volume.disk.punch_hole', broken))
         path, _expected = self.sparse_volume(self.SIZE, self.RANGES)
         backup, _reads = self.backup_counted(path)
         target = self.existing_target(self.SIZE)
@@ -417,12 +417,12 @@ class WritebackTest(SparseVolumeTestCase):
                                flags))
             return real(fd, offset, nbytes, flags)
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.disk.sync_file_range', record))
+            'cinder_backup_ext.volume.disk.sync_file_range', record))
         # Small windows so that a small volume goes through several.
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.volume_io._WRITEBACK_START', 64 * KiB))
+            'cinder_backup_ext.volume.volume_io._WRITEBACK_START', 64 * KiB))
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.volume_io._WRITEBACK_AHEAD', 256 * KiB))
+            'cinder_backup_ext.volume.volume_io._WRITEBACK_AHEAD', 256 * KiB))
 
     def test_restored_ranges_are_written_back(self):
         size = 32 * CHUNK
@@ -480,7 +480,7 @@ class WorkerWritesTest(SparseVolumeTestCase):
         path, expected = self.sparse_volume(size, ranges)
         backup, _reads = self.backup_counted(path)
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.block_check.check_data', check))
+            'cinder_backup_ext.engine.block_check.check_data', check))
         self.useFixture(fixtures.MonkeyPatch('os.pwrite', pwrite))
         for volume_is_new in (True, False):
             checked.clear()
@@ -524,7 +524,7 @@ class BlockDeviceTest(SparseVolumeTestCase):
             zeroed.append((offset, length))
             return real(fd, offset, length)
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.disk.zero_out', record))
+            'cinder_backup_ext.volume.disk.zero_out', record))
         self.run_restore(backup, device, volume_is_new=False)
         with open(device, 'rb') as f:
             self.assertEqual(base.sha256_bytes(expected),

@@ -33,11 +33,11 @@ from cinder import objects
 import fixtures
 import testtools
 
-from cinder_backup_ext import backup_job
-from cinder_backup_ext import canonical_json
+from cinder_backup_ext.engine import backup_job
 from cinder_backup_ext import exception
-from cinder_backup_ext import keys
-from cinder_backup_ext import records as ext_records
+from cinder_backup_ext.repository import canonical_json
+from cinder_backup_ext.repository import records as ext_records
+from cinder_backup_ext.sealing import keys
 from tests.format import fixtures as golden
 from tests.format import spec_reader
 from tests.unit import driver_base as base

@@ -25,8 +25,8 @@ import testtools
 from cinder import utils as cinder_utils
 from oslo_utils import units
 
-from cinder_backup_ext import throttle
-from cinder_backup_ext import volume_io
+from cinder_backup_ext.volume import throttle
+from cinder_backup_ext.volume import volume_io
 from tests.unit import driver_base as base
 from tests.unit import fake_rbd
 

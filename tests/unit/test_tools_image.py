@@ -30,7 +30,7 @@ from cinder_backup_ext.cmd import image
 from cinder_backup_ext.cmd import mount
 from cinder_backup_ext.cmd import scan
 from cinder_backup_ext import exception
-from cinder_backup_ext import layout
+from cinder_backup_ext.repository import layout
 from tests.unit import engine_helpers as helpers
 
 

@@ -19,10 +19,10 @@ import os
 import fixtures
 import testtools
 
-from cinder_backup_ext import buffers
-from cinder_backup_ext import concurrency
-from cinder_backup_ext import disk
-from cinder_backup_ext import volume_io
+from cinder_backup_ext.runtime import buffers
+from cinder_backup_ext.runtime import concurrency
+from cinder_backup_ext.volume import disk
+from cinder_backup_ext.volume import volume_io
 from tests.unit import fake_rbd
 
 KiB = 1024
@@ -185,13 +185,13 @@ class FileWriteTest(testtools.TestCase):
             self.calls.append((offset, nbytes, flags))
             return real(fd, offset, nbytes, flags)
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.disk.sync_file_range', record))
+            'cinder_backup_ext.volume.disk.sync_file_range', record))
 
     def test_writeback_starts_and_is_waited_for(self):
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.volume_io._WRITEBACK_START', 16 * KiB))
+            'cinder_backup_ext.volume.volume_io._WRITEBACK_START', 16 * KiB))
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.volume_io._WRITEBACK_AHEAD', 32 * KiB))
+            'cinder_backup_ext.volume.volume_io._WRITEBACK_AHEAD', 32 * KiB))
         for offset in range(0, 128 * KiB, 8 * KiB):
             self.volume.write_at(offset, memoryview(b'w' * 8 * KiB))
         start = disk.SYNC_FILE_RANGE_WRITE
@@ -228,9 +228,9 @@ class FileWriteTest(testtools.TestCase):
             self.calls.append((offset, nbytes, flags))
             raise OSError(errno.EINVAL, 'no sync_file_range')
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.disk.sync_file_range', refuse))
+            'cinder_backup_ext.volume.disk.sync_file_range', refuse))
         self.useFixture(fixtures.MonkeyPatch(
-            'cinder_backup_ext.volume_io._WRITEBACK_START', 4 * KiB))
+            'cinder_backup_ext.volume.volume_io._WRITEBACK_START', 4 * KiB))
         self.volume.write_at(0, b'w' * 8 * KiB)
         self.volume.write_at(8 * KiB, b'w' * 8 * KiB)
         self.volume.finish(256 * KiB)

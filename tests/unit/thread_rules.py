@@ -14,7 +14,7 @@
 
 Under eventlet (Cinder's TestCase patches it in), every green thread runs
 on the process's main native thread, the hub's.  The rules of
-cinder_backup_ext.concurrency, checked while the fixture is active:
+cinder_backup_ext.runtime.concurrency, checked while the fixture is active:
 
 - nothing logs from another native thread (eventlet issue 432: a log
   call there can deadlock the process);
@@ -31,7 +31,7 @@ import traceback
 from eventlet import patcher
 import fixtures
 
-from cinder_backup_ext import concurrency
+from cinder_backup_ext.runtime import concurrency
 from cinder_backup_ext.storage import posix as posix_store
 
 _native_threading = patcher.original('threading')

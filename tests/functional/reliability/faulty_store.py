@@ -26,8 +26,8 @@ import os
 import threading
 
 from cinder_backup_ext.drivers import posix
-from cinder_backup_ext.storage import wrapper
 from cinder_backup_ext.storage import posix as posix_store
+from cinder_backup_ext.storage import wrapper
 
 MODES = ('before', 'after', 'persistent', 'truncate', 'flip')
 READ_ONLY_MODES = ('truncate', 'flip')

@@ -94,8 +94,8 @@ class CrashingOs(object):
 
 
 def configure(spec):
-    from cinder_backup_ext.cmd import harness
-    from cinder_backup_ext import process
+    from cinder_backup_ext.devtools import harness
+    from cinder_backup_ext.runtime import process
 
     workdir = spec['workdir']
     options = ['%s=%s' % item for item in sorted(spec['options'].items())]
@@ -279,7 +279,7 @@ def main(argv):
         os.environ['EVENTLET_HUB'] = 'poll'
     with open(argv[0]) as f:
         spec = json.load(f)
-    from cinder_backup_ext import process
+    from cinder_backup_ext.runtime import process
     process.monkey_patch([])
     host = Host(configure(spec))
     if serving:

@@ -21,8 +21,8 @@ driver.
 
 import os
 
-from cinder_backup_ext import layout
-from cinder_backup_ext import manifest
+from cinder_backup_ext.repository import layout
+from cinder_backup_ext.repository import manifest
 from cinder_backup_ext.storage import posix as posix_store
 
 

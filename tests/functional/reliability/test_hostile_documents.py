@@ -35,10 +35,10 @@ from cinder.backup.drivers import posix as cinder_posix
 from cinder import exception as cinder_exception
 from oslo_utils import units
 
-from cinder_backup_ext import canonical_json
-from cinder_backup_ext import layout
-from cinder_backup_ext import manifest
-from cinder_backup_ext import sealing
+from cinder_backup_ext.repository import canonical_json
+from cinder_backup_ext.repository import layout
+from cinder_backup_ext.repository import manifest
+from cinder_backup_ext.sealing import sealing
 from tests.functional.reliability import figures
 from tests.functional.reliability import hostile
 from tests.unit import driver_base as base

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 
 from cinder import exception as cinder_exception
 
-from cinder_backup_ext import layout
-from cinder_backup_ext import records
+from cinder_backup_ext.repository import layout
+from cinder_backup_ext.repository import records
 from tests.functional.reliability import figures
 from tests.unit import driver_base as base
 

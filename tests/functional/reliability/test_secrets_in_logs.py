@@ -29,8 +29,8 @@ import fixtures
 
 from cinder import exception as cinder_exception
 
-from cinder_backup_ext import crypto
-from cinder_backup_ext import keys
+from cinder_backup_ext.sealing import crypto
+from cinder_backup_ext.sealing import keys
 from tests.functional.reliability import faulty_store
 from tests.functional.reliability import figures
 from tests.unit import driver_base as base

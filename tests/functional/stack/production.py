@@ -33,7 +33,7 @@ import os
 
 import requests
 
-from cinder_backup_ext import remotefs
+from cinder_backup_ext.nfs import remotefs
 from tests.functional.keys import barbican_server
 from tests.functional.keys import service_venv
 from tests.functional import nfs_fixtures

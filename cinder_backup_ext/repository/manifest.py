@@ -32,10 +32,10 @@ import hmac
 import json
 import re
 
-from cinder_backup_ext import canonical_json
-from cinder_backup_ext import codec
-from cinder_backup_ext import crypto
-from cinder_backup_ext import sealing
+from cinder_backup_ext.repository import canonical_json
+from cinder_backup_ext.sealing import codec
+from cinder_backup_ext.sealing import crypto
+from cinder_backup_ext.sealing import sealing
 
 FORMAT = 'cinder-backup-ext'
 INDEX_FORMAT = 'cinder-backup-ext-index'

@@ -36,9 +36,9 @@ import time
 
 from oslo_config import cfg
 
-from cinder_backup_ext import concurrency
-from cinder_backup_ext import io_priority
-from cinder_backup_ext import volume_io
+from cinder_backup_ext.runtime import concurrency
+from cinder_backup_ext.volume import io_priority
+from cinder_backup_ext.volume import volume_io
 
 throttle_opts = [
     cfg.IntOpt('backup_read_bytes_per_second',
@@ -71,7 +71,7 @@ throttle_opts = [
 
 CONF = cfg.CONF
 CONF.register_opts(throttle_opts)
-CONF.import_opt('backup_io_priority', 'cinder_backup_ext.io_priority')
+CONF.import_opt('backup_io_priority', 'cinder_backup_ext.volume.io_priority')
 
 
 class TokenBucket(object):

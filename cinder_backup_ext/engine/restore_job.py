@@ -26,13 +26,13 @@ index records before it is written (block_check).
 import collections
 import functools
 
-from cinder_backup_ext import block_check
-from cinder_backup_ext import concurrency
-from cinder_backup_ext import extents as extent_ops
-from cinder_backup_ext import layout
-from cinder_backup_ext import repository
-from cinder_backup_ext import sealing
-from cinder_backup_ext import volume_io
+from cinder_backup_ext.engine import block_check
+from cinder_backup_ext.engine import extents as extent_ops
+from cinder_backup_ext.repository import layout
+from cinder_backup_ext.repository import repository
+from cinder_backup_ext.runtime import concurrency
+from cinder_backup_ext.sealing import sealing
+from cinder_backup_ext.volume import volume_io
 
 ObjectWork = collections.namedtuple('ObjectWork', 'ref extents index')
 

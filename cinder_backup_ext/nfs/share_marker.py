@@ -24,7 +24,7 @@ import json
 import os
 import uuid
 
-from cinder_backup_ext import manifest
+from cinder_backup_ext.repository import manifest
 from cinder_backup_ext.storage import posix as posix_store
 
 MARKER_NAME = '.cinder-backup-ext-share.json'

@@ -38,11 +38,11 @@ import tempfile
 import time
 import traceback
 
-from cinder_backup_ext.cmd import harness
-from cinder_backup_ext.cmd import machine_limits
 from cinder_backup_ext.cmd import progress
-from cinder_backup_ext.cmd import rbd_volumes
-from cinder_backup_ext.cmd import volumes
+from cinder_backup_ext.devtools import harness
+from cinder_backup_ext.devtools import machine_limits
+from cinder_backup_ext.devtools import rbd_volumes
+from cinder_backup_ext.devtools import volumes
 
 MiB = volumes.MiB
 DEFAULT_SEED = 20240601
@@ -315,7 +315,7 @@ class Bench(object):
                                    self.size)
 
     def run(self):
-        from cinder_backup_ext import process
+        from cinder_backup_ext.runtime import process
         conf_path = harness.write_config(
             self.workdir, harness.DEFAULT_DRIVER, self.args.compression,
             key_manager=harness.IN_MEMORY_KEY_MANAGER)

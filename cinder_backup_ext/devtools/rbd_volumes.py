@@ -25,7 +25,7 @@ import os
 import sys
 import tempfile
 
-from cinder_backup_ext.cmd import volumes
+from cinder_backup_ext.devtools import volumes
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

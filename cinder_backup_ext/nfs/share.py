@@ -31,10 +31,10 @@ import time
 from eventlet import patcher
 from oslo_log import log as logging
 
-from cinder_backup_ext import concurrency
 from cinder_backup_ext import exception
-from cinder_backup_ext import remotefs
-from cinder_backup_ext import share_marker
+from cinder_backup_ext.nfs import remotefs
+from cinder_backup_ext.nfs import share_marker
+from cinder_backup_ext.runtime import concurrency
 from cinder_backup_ext.storage import posix as posix_store
 
 LOG = logging.getLogger(__name__)

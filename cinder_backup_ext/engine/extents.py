@@ -24,7 +24,7 @@ import bisect
 import collections
 import itertools
 
-from cinder_backup_ext import manifest
+from cinder_backup_ext.repository import manifest
 
 
 def append(extents, extent):

@@ -31,12 +31,12 @@ import re
 
 from cinder import exception as cinder_exception
 
-from cinder_backup_ext import buffers
-from cinder_backup_ext import codec
-from cinder_backup_ext import concurrency
-from cinder_backup_ext import layout
-from cinder_backup_ext import repository
-from cinder_backup_ext import volume_io
+from cinder_backup_ext.repository import layout
+from cinder_backup_ext.repository import repository
+from cinder_backup_ext.runtime import buffers
+from cinder_backup_ext.runtime import concurrency
+from cinder_backup_ext.sealing import codec
+from cinder_backup_ext.volume import volume_io
 
 VERSION = '1.0.0'
 _PREFIX = re.compile(r'^[A-Za-z0-9_.-]+$')

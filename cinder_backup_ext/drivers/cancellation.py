@@ -14,9 +14,8 @@
 
 Owns the check a running operation makes between objects (at most once a
 second, as Cinder's drivers do) and the exception that stops a backup whose
-record is being deleted.  It reads backup records only: it must not import
-the drivers or the command-line tools (cinder_backup_ext.drivers,
-cinder_backup_ext.cmd).
+record is being deleted.  It reads backup records only: the driver
+classes (chunked, posix, nfs) import it, never the other way round.
 """
 
 import time

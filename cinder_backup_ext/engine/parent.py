@@ -18,8 +18,8 @@ the chain).  Keeps at most two segment indexes in memory, so the memory of
 an incremental does not grow with the volume.
 """
 
-from cinder_backup_ext import extents as extent_ops
-from cinder_backup_ext import manifest
+from cinder_backup_ext.engine import extents as extent_ops
+from cinder_backup_ext.repository import manifest
 
 _FP = manifest.FINGERPRINT_SIZE
 

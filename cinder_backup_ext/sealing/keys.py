@@ -27,8 +27,8 @@ from castellan.common import exception as castellan_exception
 from castellan import key_manager
 from oslo_config import cfg
 
-from cinder_backup_ext import crypto
 from cinder_backup_ext import exception
+from cinder_backup_ext.sealing import crypto
 
 CONF = cfg.CONF
 KEY_NAME = 'cinder-backup-ext backup %s'

@@ -20,7 +20,7 @@ database for the driver, the operator tools' own context for them).  A
 record needs only an `id`.
 """
 
-from cinder_backup_ext import manifest
+from cinder_backup_ext.repository import manifest
 
 
 class ChainError(Exception):

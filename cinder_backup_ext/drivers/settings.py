@@ -16,8 +16,8 @@ Owns chunked_opts (registered here, with Cinder's own options this library
 reads imported beside them), the choice of codec and the Settings a backup
 or restore runs with, checked against each other; a bad value is Cinder's
 InvalidConfigurationValue naming the option.  It reads configuration only:
-it must not import the drivers or the command-line tools
-(cinder_backup_ext.drivers, cinder_backup_ext.cmd).
+the driver classes (chunked, posix, nfs) import it, never the other way
+round.
 """
 
 import collections
@@ -28,7 +28,7 @@ from oslo_utils import units
 
 from cinder import exception as cinder_exception
 
-from cinder_backup_ext import codec
+from cinder_backup_ext.sealing import codec
 
 LOG = logging.getLogger(__name__)
 

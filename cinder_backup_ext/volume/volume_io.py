@@ -48,9 +48,9 @@ import stat
 
 from oslo_log import log as logging
 
-from cinder_backup_ext import buffers
-from cinder_backup_ext import concurrency
-from cinder_backup_ext import disk
+from cinder_backup_ext.runtime import buffers
+from cinder_backup_ext.runtime import concurrency
+from cinder_backup_ext.volume import disk
 
 LOG = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ what the decoders and the extent bookkeeping made of them.  Pure
 computation for native threads: no logging, no I/O.
 """
 
-from cinder_backup_ext import fingerprint
+from cinder_backup_ext.engine import fingerprint
 
 _FP = fingerprint.SIZE
 

@@ -22,8 +22,8 @@ import functools
 
 import blake3
 
-from cinder_backup_ext import buffers
-from cinder_backup_ext import manifest
+from cinder_backup_ext.repository import manifest
+from cinder_backup_ext.runtime import buffers
 
 SIZE = manifest.FINGERPRINT_SIZE
 # Chunks up to this size are first compared whole against zeros (a cached

@@ -23,8 +23,8 @@ import zlib
 
 import zstandard
 
-from cinder_backup_ext import buffers
 from cinder_backup_ext.i18n import _
+from cinder_backup_ext.runtime import buffers
 
 NONE = 'none'
 ZLIB = 'zlib'

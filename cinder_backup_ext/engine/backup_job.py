@@ -29,13 +29,13 @@ as unread_bytes.
 
 import collections
 
-from cinder_backup_ext import buffers
-from cinder_backup_ext import concurrency
-from cinder_backup_ext import extents as extent_ops
-from cinder_backup_ext import fingerprint
-from cinder_backup_ext import manifest
-from cinder_backup_ext import sealing
-from cinder_backup_ext import volume_io
+from cinder_backup_ext.engine import extents as extent_ops
+from cinder_backup_ext.engine import fingerprint
+from cinder_backup_ext.repository import manifest
+from cinder_backup_ext.runtime import buffers
+from cinder_backup_ext.runtime import concurrency
+from cinder_backup_ext.sealing import sealing
+from cinder_backup_ext.volume import volume_io
 
 _FP = fingerprint.SIZE
 # Segment indexes cover this many objects' worth of the volume each.

@@ -21,11 +21,11 @@ methods that touch storage run on native threads: no logging in them.
 import base64
 import copy
 
-from cinder_backup_ext import crypto
 from cinder_backup_ext import exception
-from cinder_backup_ext import layout
-from cinder_backup_ext import manifest
-from cinder_backup_ext import sealing
+from cinder_backup_ext.repository import layout
+from cinder_backup_ext.repository import manifest
+from cinder_backup_ext.sealing import crypto
+from cinder_backup_ext.sealing import sealing
 
 
 # The associated-data name of an encrypted backup's sealed volume metadata.

@@ -28,7 +28,7 @@ import os
 import socket
 import warnings
 
-from cinder_backup_ext import process
+from cinder_backup_ext.runtime import process
 
 GiB = 1024 * 1024 * 1024
 DEFAULT_DRIVER = 'cinder_backup_ext.drivers.posix.PosixBackupDriver'

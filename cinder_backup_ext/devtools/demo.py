@@ -31,10 +31,10 @@ import sys
 import tempfile
 import traceback
 
-from cinder_backup_ext import process
-from cinder_backup_ext.cmd import harness
 from cinder_backup_ext.cmd import progress
-from cinder_backup_ext.cmd import volumes
+from cinder_backup_ext.devtools import harness
+from cinder_backup_ext.devtools import volumes
+from cinder_backup_ext.runtime import process
 
 DESCRIPTION = (
     'Generate a volume (a quarter each of random data, zeros, text and '

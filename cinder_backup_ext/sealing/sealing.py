@@ -25,9 +25,9 @@ import mmap
 
 import blake3
 
-from cinder_backup_ext import buffers
-from cinder_backup_ext import codec
-from cinder_backup_ext import crypto
+from cinder_backup_ext.runtime import buffers
+from cinder_backup_ext.sealing import codec
+from cinder_backup_ext.sealing import crypto
 
 DIGEST_ALGORITHM = 'blake3'
 

@@ -13,21 +13,21 @@
 """A backup's parents and children as the database records them.
 
 Owns the checks that keep incremental backups readable: the chain of a
-backup from the database (walked by cinder_backup_ext.chain), that a
-parent can be built on and is still there before an incremental's manifest
-is written, that the chain its manifests record is the database's, and
-that a backup with incrementals is not deleted.  Failures are Cinder's
-InvalidBackup.  It must not import the drivers or the command-line tools
-(cinder_backup_ext.drivers, cinder_backup_ext.cmd).
+backup from the database (walked by cinder_backup_ext.repository.chain),
+that a parent can be built on and is still there before an
+incremental's manifest is written, that the chain its manifests record is
+the database's, and that a backup with incrementals is not deleted.
+Failures are Cinder's InvalidBackup.  The driver classes (chunked, posix,
+nfs) import it, never the other way round.
 """
 
 from cinder import exception as cinder_exception
 from cinder import objects
 from cinder.objects import fields
 
-from cinder_backup_ext import chain as backup_chain
 from cinder_backup_ext.i18n import _
-from cinder_backup_ext import records
+from cinder_backup_ext.repository import chain as backup_chain
+from cinder_backup_ext.repository import records
 
 # Statuses of a parent whose data stays as its incremental found it (a
 # restore only reads it).

@@ -12,12 +12,12 @@
 
 """The life of a backup's key, as the driver sees it.
 
-Owns the decisions around the key manager (cinder_backup_ext.keys holds the
-calls to it): which key keys a new backup's fingerprints, what a manifest
-records of a backup's encryption, and deleting a key once its backup's data
-is gone.  Creating and fetching keys go through keys.KeyRing.  It must not
-import the drivers or the command-line tools (cinder_backup_ext.drivers,
-cinder_backup_ext.cmd).
+Owns the decisions around the key manager (cinder_backup_ext.sealing.keys
+holds the calls to it): which key keys a new backup's fingerprints, what a
+manifest records of a backup's encryption, and deleting a key once its
+backup's data is gone.  Creating and fetching keys go through
+keys.KeyRing.  The driver classes (chunked, posix, nfs) import it, never
+the other way round.
 """
 
 from oslo_log import log as logging
@@ -25,11 +25,11 @@ from oslo_log import log as logging
 from cinder import exception as cinder_exception
 from cinder import objects
 
-from cinder_backup_ext import crypto
 from cinder_backup_ext import exception
 from cinder_backup_ext.i18n import _
-from cinder_backup_ext import keys
-from cinder_backup_ext import records
+from cinder_backup_ext.repository import records
+from cinder_backup_ext.sealing import crypto
+from cinder_backup_ext.sealing import keys
 
 LOG = logging.getLogger(__name__)
 
