@@ -13,8 +13,8 @@
 
 # The pep8 checks, defined once for tools/run-tests.sh and tox -e pep8 so
 # that both check the same files the same way:
-#   tools/lint.sh [flake8|bandit|shellcheck]...
-# runs the named checks, all three without arguments, each even if an
+#   tools/lint.sh [flake8|bandit|shellcheck|layers]...
+# runs the named checks, all four without arguments, each even if an
 # earlier one failed; the exit status is non-zero if any failed.  flake8
 # and bandit come from the virtualenv on PATH, shellcheck from the system
 # (tools/test-setup.d/cinder-stack.sh).
@@ -33,11 +33,13 @@ check() {
         flake8) flake8 cinder_backup_ext tests tools ;;
         bandit) bandit -q -r cinder_backup_ext -x tests -ll ;;
         shellcheck) shellcheck -x -s bash "${SHELL_FILES[@]}" ;;
+        # No module imports a layer its package's docstring forbids.
+        layers) python3 tools/check_layers.py ;;
         *) echo "lint.sh: unknown check $1" >&2; return 2 ;;
     esac
 }
 
-[ "$#" -ne 0 ] || set -- flake8 bandit shellcheck
+[ "$#" -ne 0 ] || set -- flake8 bandit shellcheck layers
 status=0
 for name in "$@"; do
     check "$name" || status=1

@@ -12,8 +12,8 @@
 # under the License.
 
 # The whole test suite, as CI runs it: system packages (tools/test-setup.sh),
-# the virtualenv in .venv, then flake8, bandit and shellcheck, the unit
-# tests, the functional tests and, one class at a time, the
+# the virtualenv in .venv, then flake8, bandit, shellcheck and the layer
+# check, the unit tests, the functional tests and, one class at a time, the
 # production-shaped functional tests.  Every stage runs even if an earlier one
 # failed; the exit status is non-zero if any failed.  The last line is the summary,
 #   tests: N passed, M failed, K skipped
@@ -137,6 +137,7 @@ run_stestr() {
 lint flake8
 lint bandit
 lint shellcheck
+lint layers
 
 run_stestr unit ./tests/unit
 # The production-shaped stacks move gigabytes through a userspace NFS
