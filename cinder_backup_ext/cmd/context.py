@@ -196,11 +196,8 @@ class Tools(object):
         return self.driver.backup_path
 
     def location(self, backup, keyring=None):
-        from cinder_backup_ext.repository import records
         from cinder_backup_ext.repository import repository
-        cipher = (keyring.cipher(backup.id, records.key_id(backup))
-                  if keyring is not None else None)
-        return repository.BackupLocation(backup.container, backup.id, cipher)
+        return repository.BackupLocation.of_record(backup, keyring)
 
     def keyring(self):
         from cinder_backup_ext.sealing import keys

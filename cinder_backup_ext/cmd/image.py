@@ -68,7 +68,8 @@ class BackupImage(object):
         self.locations = locations
         self.manifest = newest_manifest
         self.size = newest_manifest.size
-        self._segment_offsets = [s.offset for s in newest_manifest.segments]
+        self._segment_offsets = extent_ops.offsets(
+            newest_manifest.segments)
         self.objects = LRU(cache_objects)
         self.indexes = LRU(cache_indexes)
 

@@ -24,6 +24,9 @@ from cinder.objects import fields
 
 # How often, at most, a running operation reads its status from the DB.
 STATUS_CHECK_SECONDS = 1.0
+# A backup whose record has one of these is being (or has been) deleted:
+# as in Cinder, deleting a backup in progress cancels it.
+_DELETING = (fields.BackupStatus.DELETING, fields.BackupStatus.DELETED)
 
 
 class Cancelled(Exception):
@@ -47,6 +50,13 @@ def status_checker(backup, should_stop, on_stop):
     return check
 
 
+def backup_checker(backup):
+    """The status_checker of a running backup: Cancelled once it is being
+    deleted."""
+    return status_checker(backup, lambda status: status in _DELETING,
+                          Cancelled)
+
+
 def being_deleted(backup):
     """The backup's record says it is being (or has been) deleted."""
     try:
@@ -54,5 +64,4 @@ def being_deleted(backup):
             backup.refresh()
     except Exception:
         return False
-    return backup.status in (fields.BackupStatus.DELETING,
-                             fields.BackupStatus.DELETED)
+    return backup.status in _DELETING

@@ -93,14 +93,6 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
     # --- helpers ---------------------------------------------------------
 
     @staticmethod
-    def _location(backup, keyring=None):
-        """Where the backup is; with a keyring, also its cipher (fetching
-        its key if it is encrypted)."""
-        cipher = (keyring.cipher(backup.id, records.key_id(backup))
-                  if keyring else None)
-        return repository.BackupLocation(backup.container, backup.id, cipher)
-
-    @staticmethod
     def _storage_error(backup, action, error):
         return cinder_exception.BackupDriverException(
             reason=_('backup %(id)s: %(action)s failed: %(err)s')
@@ -111,7 +103,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
     def _parent_view(self, backup, settings, workers, repo, keyring):
         parent = objects.Backup.get_by_id(self.context, backup.parent_id)
         lineage.check_parent_format(parent)
-        location = self._location(parent, keyring)
+        location = repository.BackupLocation.of_record(parent, keyring)
         parent_manifest = workers.call(repo.read_manifest, location)
         lineage.check_parent_block_size(parent, parent_manifest,
                                         settings.block_size)
@@ -201,11 +193,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
             fingerprint_secret, parent_secret)
         progress = notifications.ProgressNotifier(
             self.context, backup, volume['size'] * units.Gi)
-        # As in Cinder: deleting a backup in progress cancels it.
-        checker = cancellation.status_checker(
-            backup, lambda status: status in (
-                fields.BackupStatus.DELETING,
-                fields.BackupStatus.DELETED), cancellation.Cancelled)
+        checker = cancellation.backup_checker(backup)
         started = time.monotonic()
         volume_bytes = source.size()
         allocation = self._allocation(backup, source, volume_bytes,
@@ -312,7 +300,8 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
         use it too.
         """
         keyring = keys.KeyRing(self.context)
-        found = [self._location(member, keyring) for member in chain]
+        found = [repository.BackupLocation.of_record(member, keyring)
+                 for member in chain]
         manifests = [workers.call(repo.read_manifest, location)
                      for location in found]
         locations = [location.with_object_size(member_manifest.object_size)
@@ -412,7 +401,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
             what = backup
         else:
             remove = repository.Repository(self.store).delete
-            what = self._location(backup)
+            what = repository.BackupLocation.of_record(backup)
         try:
             # On a native thread: a hung share must not stop the service.
             with concurrency.NativeWorkers(1) as workers:
@@ -448,6 +437,7 @@ class ChunkedBackupDriver(driver.BackupDriver, metaclass=abc.ABCMeta):
             check = legacy.LegacyBackups(self.store, None, 1).read_metadata
         else:
             check = repository.Repository(self.store).read_manifest
-            imported = self._location(imported, keys.KeyRing(self.context))
+            imported = repository.BackupLocation.of_record(
+                imported, keys.KeyRing(self.context))
         with concurrency.NativeWorkers(1) as workers:
             workers.call(check, imported)

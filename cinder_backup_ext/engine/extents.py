@@ -110,7 +110,8 @@ def piece(data, extent):
 
 
 def offsets(extents):
-    """The extents' offsets, for within()."""
+    """The offsets of extents, for within(), or of segment refs, for
+    segments()."""
     return [extent.offset for extent in extents]
 
 
@@ -128,7 +129,8 @@ def segments(segment_refs, segment_offsets, start, end):
     [start, end), in order: [low, high) is the part of the range in it.
 
     segment_refs are the manifest's (sorted, contiguous, from offset 0),
-    segment_offsets their offsets; the range must lie within the map.
+    segment_offsets their offsets (offsets()); the range must lie within
+    the map.
     """
     number = bisect.bisect_right(segment_offsets, start) - 1
     position = start

@@ -29,7 +29,7 @@ class ParentView(object):
         """load_index(segment_ref) returns the decoded SegmentIndex."""
         self.manifest = parent_manifest
         self._load_index = load_index
-        self._starts = [s.offset for s in parent_manifest.segments]
+        self._starts = extent_ops.offsets(parent_manifest.segments)
         self._cache = {}
 
     @property

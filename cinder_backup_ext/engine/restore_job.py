@@ -37,35 +37,24 @@ from cinder_backup_ext.volume import volume_io
 ObjectWork = collections.namedtuple('ObjectWork', 'ref extents index')
 
 
-def group_by_object(index):
-    """The index's data extents grouped per stored object (ObjectWork), in
-    order of first use, and its zero extents."""
-    groups, zeros = extent_ops.by_object(index.extents)
-    return [ObjectWork(ref, extents, index) for ref, extents in groups], zeros
-
-
 def _mismatch(backup_id, location, name, error):
     return repository.damaged(backup_id, location.directory, name,
                               str(error))
 
 
-def check_zeros(backup_id, location, index, zeros, key):
-    """check_zeros of block_check, failing as BackupCorrupted; location is
-    the backup's that owns the index."""
+def plan(backup_id, location, index, key):
+    """(work, zeros) of an index: its data extents grouped per stored
+    object (ObjectWork), in order of first use, and its zero extents, once
+    these have passed block_check.check_zeros; a mismatch fails as
+    BackupCorrupted of the index (location is the backup's that owns it)."""
+    groups, zeros = extent_ops.by_object(index.extents)
     for extent in zeros:
         try:
             block_check.check_zeros(index, extent, key)
         except block_check.Mismatch as error:
             raise _mismatch(backup_id, location,
                             layout.index_object_name(index.number), error)
-
-
-def plan(backup_id, location, index, key):
-    """(work, zeros) of an index, as group_by_object gives them, once its
-    zero extents have passed check_zeros."""
-    work, zeros = group_by_object(index)
-    check_zeros(backup_id, location, index, zeros, key)
-    return work, zeros
+    return [ObjectWork(ref, extents, index) for ref, extents in groups], zeros
 
 
 def read_checked(repo, backup_id, locations, work, key, scratch=None):

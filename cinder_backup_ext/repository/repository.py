@@ -24,6 +24,7 @@ import copy
 from cinder_backup_ext import exception
 from cinder_backup_ext.repository import layout
 from cinder_backup_ext.repository import manifest
+from cinder_backup_ext.repository import records
 from cinder_backup_ext.sealing import crypto
 from cinder_backup_ext.sealing import sealing
 
@@ -55,6 +56,16 @@ class BackupLocation(object):
         self.directory = layout.backup_directory(container, backup_id)
         self.cipher = cipher
         self.object_size = object_size
+
+    @classmethod
+    def of_record(cls, record, keyring=None):
+        """Where the backup of a database record is; with a keyring (a
+        keys.KeyRing), also its cipher, the key fetched when the record
+        names one."""
+        cipher = None
+        if keyring is not None:
+            cipher = keyring.cipher(record.id, records.key_id(record))
+        return cls(record.container, record.id, cipher)
 
     def with_object_size(self, object_size):
         """A new location of the same backup, with the same cipher, that
