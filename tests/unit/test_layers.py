@@ -112,6 +112,16 @@ class BrokenTreeTest(testtools.TestCase):
             'storage/posix.py', 'cinder_backup_ext.repository.layout',
             'the storage package must not import the repository package')
 
+    def test_relative_imports_count_as_the_modules_they_name(self):
+        # One level up from engine/ is the top: ..nfs is the nfs package;
+        # . is the engine itself, which it may import.
+        self.append('engine/extents.py',
+                    '\nfrom . import parent  # noqa\n'
+                    'from ..nfs import share  # noqa\n')
+        self.assertOneViolation(
+            'engine/extents.py', 'cinder_backup_ext.nfs.share',
+            'the engine package must not import the nfs package')
+
     def test_a_driver_importing_the_command_line(self):
         self.append('drivers/posix.py',
                     '\nfrom cinder_backup_ext.cmd import main  # noqa\n')
